@@ -1,0 +1,316 @@
+/**
+ * An {@linkcode AccountStore} in an SQLite file through `node:sqlite`
+ * (`DatabaseSync`, built into Deno). Salts and keys are BLOBs; no password is
+ * ever stored.
+ *
+ * @module
+ */
+
+import { mkdirSync } from "node:fs";
+import { dirname } from "node:path";
+import { DatabaseSync, type StatementSync } from "node:sqlite";
+import type { AccountRecord, AccountStore, ScramCredentials, ScramHash } from "./account_store.ts";
+
+/** SCRAM hashes every record carries. */
+const HASHES: readonly ScramHash[] = ["SHA-1", "SHA-256"];
+
+/**
+ * Numbered schema migrations; entry `n` moves the schema from version `n` to
+ * `n + 1`. Append only: never edit one that has shipped.
+ */
+const MIGRATIONS: readonly string[] = [
+  `CREATE TABLE accounts (
+     username TEXT PRIMARY KEY NOT NULL
+   ) STRICT, WITHOUT ROWID;
+   CREATE TABLE scram_credentials (
+     username TEXT NOT NULL REFERENCES accounts (username) ON DELETE CASCADE,
+     hash TEXT NOT NULL,
+     salt BLOB NOT NULL,
+     iterations INTEGER NOT NULL,
+     stored_key BLOB NOT NULL,
+     server_key BLOB NOT NULL,
+     PRIMARY KEY (username, hash)
+   ) STRICT, WITHOUT ROWID;`,
+];
+
+interface CredentialsRow {
+  hash: string;
+  salt: Uint8Array;
+  iterations: number;
+  stored_key: Uint8Array;
+  server_key: Uint8Array;
+}
+
+/**
+ * Accounts in an SQLite database: WAL journal, schema versioned in a
+ * `schema_version` table and migrated in one transaction on open, prepared
+ * statements reused for the store's lifetime.
+ *
+ * The API is asynchronous as {@linkcode AccountStore} requires, but each call
+ * runs synchronously on the calling thread (a primary-key lookup takes
+ * microseconds).
+ *
+ * @example Usage
+ * ```ts
+ * import { SqliteAccountStore } from "./sqlite_account_store.ts";
+ * import { createAccountRecord } from "../auth/credentials.ts";
+ * import assert from "node:assert/strict";
+ *
+ * using store = new SqliteAccountStore(":memory:");
+ * await store.put(await createAccountRecord("juliet", "r0m30"));
+ * assert.deepEqual(await store.list(), ["juliet"]);
+ * ```
+ */
+export class SqliteAccountStore implements AccountStore, Disposable {
+  #db: DatabaseSync;
+  #selectCredentials: StatementSync;
+  #insertAccount: StatementSync;
+  #deleteCredentials: StatementSync;
+  #insertCredentials: StatementSync;
+  #deleteAccount: StatementSync;
+  #selectUsernames: StatementSync;
+
+  /**
+   * Opens (creating if needed) the database and brings its schema up to date.
+   *
+   * @param path A file path, whose parent directories are created, or `:memory:`.
+   * @throws {Error} If the database cannot be opened, or its schema is newer
+   * than this code knows.
+   *
+   * @example Usage
+   * ```ts
+   * import { SqliteAccountStore } from "./sqlite_account_store.ts";
+   * import assert from "node:assert/strict";
+   *
+   * using store = new SqliteAccountStore(":memory:");
+   * assert.deepEqual(await store.list(), []);
+   * ```
+   */
+  constructor(path: string) {
+    if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true });
+    this.#db = new DatabaseSync(path);
+    try {
+      this.#db.exec("PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON;");
+      migrate(this.#db, path);
+    } catch (error) {
+      this.#db.close();
+      throw error;
+    }
+    this.#selectCredentials = this.#db.prepare(
+      "SELECT hash, salt, iterations, stored_key, server_key FROM scram_credentials WHERE username = ?",
+    );
+    this.#insertAccount = this.#db.prepare(
+      "INSERT INTO accounts (username) VALUES (?) ON CONFLICT DO NOTHING",
+    );
+    this.#deleteCredentials = this.#db.prepare(
+      "DELETE FROM scram_credentials WHERE username = ?",
+    );
+    this.#insertCredentials = this.#db.prepare(
+      "INSERT INTO scram_credentials (username, hash, salt, iterations, stored_key, server_key) VALUES (?, ?, ?, ?, ?, ?)",
+    );
+    this.#deleteAccount = this.#db.prepare("DELETE FROM accounts WHERE username = ?");
+    this.#selectUsernames = this.#db.prepare("SELECT username FROM accounts");
+  }
+
+  /**
+   * The account with this normalised localpart, if any.
+   *
+   * @param username The normalised localpart.
+   * @returns The record, or `undefined`.
+   * @throws {Error} If the store is closed or the row is incomplete (as a rejection).
+   *
+   * @example Usage
+   * ```ts
+   * import { SqliteAccountStore } from "./sqlite_account_store.ts";
+   * import assert from "node:assert/strict";
+   *
+   * using store = new SqliteAccountStore(":memory:");
+   * assert.equal(await store.get("nobody"), undefined);
+   * ```
+   */
+  get(username: string): Promise<AccountRecord | undefined> {
+    return Promise.try(() => {
+      const rows = this.#selectCredentials.all(username) as unknown as CredentialsRow[];
+      if (rows.length === 0) return undefined;
+      const scram = {} as Record<ScramHash, ScramCredentials>;
+      for (const hash of HASHES) {
+        const row = rows.find((candidate) => candidate.hash === hash);
+        if (row === undefined) {
+          throw new Error(`Cannot read account '${username}': it has no ${hash} credentials`);
+        }
+        scram[hash] = {
+          salt: row.salt,
+          iterations: row.iterations,
+          storedKey: row.stored_key,
+          serverKey: row.server_key,
+        };
+      }
+      return { username, scram };
+    });
+  }
+
+  /**
+   * Creates or replaces an account, in one transaction.
+   *
+   * @param record The account.
+   * @returns When committed; rejects with a `TypeError` if the record lacks a
+   * username or well-formed credentials for a hash.
+   * @throws {Error} If the store is closed (as a rejection).
+   *
+   * @example Usage
+   * ```ts
+   * import { SqliteAccountStore } from "./sqlite_account_store.ts";
+   * import { createAccountRecord } from "../auth/credentials.ts";
+   * import assert from "node:assert/strict";
+   *
+   * using store = new SqliteAccountStore(":memory:");
+   * await store.put(await createAccountRecord("romeo", "one"));
+   * assert.ok(await store.get("romeo"));
+   * ```
+   */
+  put(record: AccountRecord): Promise<void> {
+    return Promise.try(() => {
+      const { username } = record;
+      if (typeof username !== "string" || username.length === 0) {
+        throw new TypeError("Cannot store account: 'username' must be a non-empty string");
+      }
+      for (const hash of HASHES) checkCredentials(username, hash, record.scram?.[hash]);
+      transaction(this.#db, () => {
+        this.#insertAccount.run(username);
+        this.#deleteCredentials.run(username);
+        for (const hash of HASHES) {
+          const { salt, iterations, storedKey, serverKey } = record.scram[hash];
+          this.#insertCredentials.run(username, hash, salt, iterations, storedKey, serverKey);
+        }
+      });
+    });
+  }
+
+  /**
+   * Removes an account and its credentials.
+   *
+   * @param username The normalised localpart.
+   * @returns Whether the account existed.
+   * @throws {Error} If the store is closed (as a rejection).
+   *
+   * @example Usage
+   * ```ts
+   * import { SqliteAccountStore } from "./sqlite_account_store.ts";
+   * import assert from "node:assert/strict";
+   *
+   * using store = new SqliteAccountStore(":memory:");
+   * assert.equal(await store.delete("nobody"), false);
+   * ```
+   */
+  delete(username: string): Promise<boolean> {
+    return Promise.try(() => this.#deleteAccount.run(username).changes > 0);
+  }
+
+  /**
+   * Every username, sorted by UTF-16 code units like the memory store.
+   *
+   * @returns The usernames.
+   * @throws {Error} If the store is closed (as a rejection).
+   *
+   * @example Usage
+   * ```ts
+   * import { SqliteAccountStore } from "./sqlite_account_store.ts";
+   * import assert from "node:assert/strict";
+   *
+   * using store = new SqliteAccountStore(":memory:");
+   * assert.deepEqual(await store.list(), []);
+   * ```
+   */
+  list(): Promise<string[]> {
+    return Promise.try(() => {
+      const rows = this.#selectUsernames.all() as unknown as { username: string }[];
+      return rows.map((row) => row.username).sort();
+    });
+  }
+
+  /**
+   * Closes the database; later calls reject. Closing twice is harmless.
+   *
+   * @example Usage
+   * ```ts
+   * import { SqliteAccountStore } from "./sqlite_account_store.ts";
+   * import assert from "node:assert/strict";
+   *
+   * const store = new SqliteAccountStore(":memory:");
+   * store.close();
+   * await assert.rejects(store.list());
+   * ```
+   */
+  close(): void {
+    if (this.#db.isOpen) this.#db.close();
+  }
+
+  /**
+   * Closes the store, for `using`.
+   *
+   * @example Usage
+   * ```ts
+   * import { SqliteAccountStore } from "./sqlite_account_store.ts";
+   * import assert from "node:assert/strict";
+   *
+   * const store = new SqliteAccountStore(":memory:");
+   * store[Symbol.dispose]();
+   * await assert.rejects(store.get("x"));
+   * ```
+   */
+  [Symbol.dispose](): void {
+    this.close();
+  }
+}
+
+function checkCredentials(
+  username: string,
+  hash: ScramHash,
+  credentials: ScramCredentials | undefined,
+): void {
+  if (credentials === undefined) {
+    throw new TypeError(`Cannot store account '${username}': it has no ${hash} credentials`);
+  }
+  const { salt, iterations, storedKey, serverKey } = credentials;
+  if (
+    !(salt instanceof Uint8Array) || !(storedKey instanceof Uint8Array) ||
+    !(serverKey instanceof Uint8Array) || !Number.isSafeInteger(iterations) || iterations < 1
+  ) {
+    throw new TypeError(
+      `Cannot store account '${username}': its ${hash} credentials are malformed`,
+    );
+  }
+}
+
+/** Applies the migrations the database has not seen, all in one transaction. */
+function migrate(db: DatabaseSync, path: string): void {
+  transaction(db, () => {
+    db.exec("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)");
+    const row = db.prepare("SELECT max(version) AS version FROM schema_version").get() as
+      | { version: number | null }
+      | undefined;
+    const current = row?.version ?? 0;
+    if (current > MIGRATIONS.length) {
+      throw new Error(
+        `Cannot open account store '${path}': schema version ${current} is newer than the supported ${MIGRATIONS.length}`,
+      );
+    }
+    const insertVersion = db.prepare("INSERT INTO schema_version (version) VALUES (?)");
+    for (let version = current; version < MIGRATIONS.length; version++) {
+      db.exec(MIGRATIONS[version]!);
+      insertVersion.run(version + 1);
+    }
+  });
+}
+
+/** Runs `body` in an immediate transaction, rolling back if it throws. */
+function transaction(db: DatabaseSync, body: () => void): void {
+  db.exec("BEGIN IMMEDIATE");
+  try {
+    body();
+    db.exec("COMMIT");
+  } catch (error) {
+    db.exec("ROLLBACK");
+    throw error;
+  }
+}
