@@ -24,6 +24,13 @@ export interface PlainMechanismOptions {
    */
   allowWithoutTls: boolean;
   /**
+   * Iteration count of the decoy PBKDF2 run for unknown users; set it to the
+   * count new accounts are created with so both cost the same.
+   *
+   * @default {4096}
+   */
+  iterations?: number;
+  /**
    * The served domain: when set, an authzid given as a bare JID must be on
    * it; when unset only its localpart is compared.
    */
@@ -36,8 +43,9 @@ export interface PlainMechanismOptions {
  * Unknown users cost the same PBKDF2 run as known ones before failing
  * `not-authorized`, so timing does not reveal whether an account exists.
  *
- * @param options Account lookup, the TLS requirement and the served domain.
+ * @param options Account lookup, the TLS requirement, decoy cost and the served domain.
  * @returns The mechanism.
+ * @throws {RangeError} If `iterations` is not a positive integer.
  *
  * @example Usage
  * ```ts
@@ -60,7 +68,7 @@ export function createPlainMechanism(options: PlainMechanismOptions): SaslMechan
     lookup: options.lookup,
     allowWithoutTls: options.allowWithoutTls,
     domain: options.domain,
-    decoy: decoyRecord(),
+    decoy: decoyRecord(options.iterations ?? DEFAULT_SCRAM_ITERATIONS),
   };
   return {
     name: "PLAIN",
@@ -139,18 +147,26 @@ class PlainExchange implements SaslExchange {
   }
 }
 
-/** A record no password matches: random keys, default iteration count. */
-function decoyRecord(): AccountRecord {
+/** A record no password matches: random keys. */
+function decoyRecord(iterations: number): AccountRecord {
+  if (!Number.isSafeInteger(iterations) || iterations < 1) {
+    throw new RangeError(
+      `Cannot create PLAIN mechanism: 'iterations' must be a positive integer, got ${iterations}`,
+    );
+  }
   return {
     username: "",
-    scram: { "SHA-1": decoyCredentials(20), "SHA-256": decoyCredentials(32) },
+    scram: {
+      "SHA-1": decoyCredentials(20, iterations),
+      "SHA-256": decoyCredentials(32, iterations),
+    },
   };
 }
 
-function decoyCredentials(keyBytes: number): ScramCredentials {
+function decoyCredentials(keyBytes: number, iterations: number): ScramCredentials {
   return {
     salt: crypto.getRandomValues(new Uint8Array(16)),
-    iterations: DEFAULT_SCRAM_ITERATIONS,
+    iterations,
     storedKey: crypto.getRandomValues(new Uint8Array(keyBytes)),
     serverKey: crypto.getRandomValues(new Uint8Array(keyBytes)),
   };

@@ -34,6 +34,13 @@ export interface ScramMechanismOptions {
    */
   domain?: string;
   /**
+   * Iteration count shown for unknown users; set it to the count new
+   * accounts are created with, or `i=` tells unknown users apart.
+   *
+   * @default {4096}
+   */
+  iterations?: number;
+  /**
    * Key for the fake salts shown for unknown users. Set it from configuration
    * so that fake salts stay the same across restarts, like real ones.
    *
@@ -51,9 +58,10 @@ export interface ScramMechanismOptions {
  * (`-PLUS` is not offered); `y` is accepted for the same reason.
  *
  * @param hash The hash function.
- * @param options Account lookup, nonce source, served domain and fake-salt key.
+ * @param options Account lookup, nonce source, served domain, and what unknown users see.
  * @returns The mechanism.
  * @throws {TypeError} If `hash` is not `SHA-1` or `SHA-256`.
+ * @throws {RangeError} If `iterations` is not a positive integer.
  *
  * @example Usage
  * ```ts
@@ -86,7 +94,13 @@ export function createScramMechanism(
     nonce: options.nonce ?? randomNonce,
     domain: options.domain,
     secret: options.secret ?? crypto.getRandomValues(new Uint8Array(32)),
+    iterations: options.iterations ?? DEFAULT_SCRAM_ITERATIONS,
   };
+  if (!Number.isSafeInteger(config.iterations) || config.iterations < 1) {
+    throw new RangeError(
+      `Cannot create SCRAM mechanism: 'iterations' must be a positive integer, got ${config.iterations}`,
+    );
+  }
   return {
     name: `SCRAM-${hash}`,
     start(_context: SaslContext): SaslExchange {
@@ -102,6 +116,7 @@ interface ScramConfig {
   nonce(): string;
   domain: string | undefined;
   secret: Uint8Array;
+  iterations: number;
 }
 
 /** `node:crypto` names of the SCRAM hashes. */
@@ -284,13 +299,13 @@ class ScramExchange implements SaslExchange {
 
   /** Credentials no password matches, with a salt that is stable per username. */
   #fakeCredentials(name: string): ScramCredentials {
-    const { algorithm, secret } = this.#config;
+    const { algorithm, secret, iterations } = this.#config;
     // One keyed digest: its first 16 bytes are the salt; the whole digest, a
     // key no proof can match without the secret.
     const digest = createHmac(algorithm, secret).update(name).digest();
     return {
       salt: digest.subarray(0, 16),
-      iterations: DEFAULT_SCRAM_ITERATIONS,
+      iterations,
       storedKey: digest,
       serverKey: digest,
     };

@@ -84,6 +84,23 @@ Deno.test("PLAIN spends one PBKDF2 run on known and unknown users alike", async 
   assert.deepEqual(runs, [64, 4096, 4096]);
 });
 
+Deno.test("PLAIN decoy runs use the configured iteration count", async () => {
+  const mechanism = createPlainMechanism(options({ iterations: 64 }));
+  const original = crypto.subtle.deriveBits;
+  const runs: number[] = [];
+  crypto.subtle.deriveBits = function (algorithm, key, length) {
+    runs.push((algorithm as Pbkdf2Params).iterations);
+    return original.call(crypto.subtle, algorithm, key, length);
+  };
+  try {
+    await mechanism.start({ encrypted: true }).step(bytes("\0romeo\0wrong"));
+  } finally {
+    crypto.subtle.deriveBits = original;
+  }
+  assert.deepEqual(runs, [64]);
+  assert.throws(() => createPlainMechanism(options({ iterations: 0 })), RangeError);
+});
+
 Deno.test("PLAIN fails malformed-request for a bad message shape", async () => {
   const mechanism = createPlainMechanism(options());
   const cases: Uint8Array[] = [

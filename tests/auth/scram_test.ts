@@ -198,6 +198,20 @@ Deno.test("SCRAM exchange runs normally for an unknown user, then fails not-auth
   assert.deepEqual(invalid, { kind: "failure", condition: "not-authorized" });
 });
 
+Deno.test("SCRAM exchange shows unknown users the configured iteration count", async () => {
+  const mechanism = createScramMechanism("SHA-1", {
+    lookup: () => Promise.resolve(undefined),
+    iterations: 10000,
+  });
+  const first = text(await mechanism.start({ encrypted: true }).step(bytes("n,,n=nobody,r=abc")));
+  assert.match(first, /,i=10000$/);
+  assert.throws(
+    () =>
+      createScramMechanism("SHA-1", { lookup: () => Promise.resolve(undefined), iterations: 0 }),
+    RangeError,
+  );
+});
+
 Deno.test("SCRAM exchange fails not-authorized when the nonce is tampered with", async () => {
   const record = await account("user", "pencil", new Uint8Array(16));
   const mechanism = createScramMechanism("SHA-1", { lookup: lookupOf(record) });
