@@ -38,7 +38,9 @@ export interface Transport {
   resume(): void;
   /**
    * Upgrades to TLS in place (server side), after pending writes are flushed.
-   * Reading must already be paused; it resumes once the handshake is done.
+   * Reading must already be paused and stays paused after the handshake: the
+   * caller resets its parser for the new stream, then calls `resume()`. Bytes
+   * the peer sent in plaintext after the pause are discarded, never delivered.
    */
   startTls(): Promise<void>;
   /** Flushes pending writes, then closes. */

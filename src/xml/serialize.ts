@@ -9,11 +9,12 @@
 import type { Element } from "./element.ts";
 import { NS_STREAMS } from "./ns.ts";
 
-const TEXT_SPECIAL_REGEXP = /[&<>]/;
-const ATTR_SPECIAL_REGEXP = /[&<>"']/;
+const TEXT_SPECIAL_REGEXP = /[&<>\r]/;
+const ATTR_SPECIAL_REGEXP = /[&<>"'\t\n\r]/;
 
 /**
- * Escapes character data for use between tags.
+ * Escapes character data for use between tags. A carriage return is written
+ * as `&#13;`: a parser turns a literal one into a line feed (XML 1.0 §2.11).
  *
  * @example Usage
  * ```ts
@@ -25,11 +26,14 @@ const ATTR_SPECIAL_REGEXP = /[&<>"']/;
  */
 export function escapeText(text: string): string {
   if (!TEXT_SPECIAL_REGEXP.test(text)) return text;
-  return text.replaceAll("&", "&amp;").replaceAll("<", "&lt;").replaceAll(">", "&gt;");
+  return text.replaceAll("&", "&amp;").replaceAll("<", "&lt;").replaceAll(">", "&gt;")
+    .replaceAll("\r", "&#13;");
 }
 
 /**
- * Escapes an attribute value for use inside single or double quotes.
+ * Escapes an attribute value for use inside single or double quotes. Tabs and
+ * line breaks become character references, since a parser would otherwise
+ * normalise them to spaces (XML 1.0 §3.3.3).
  *
  * @example Usage
  * ```ts
@@ -41,7 +45,8 @@ export function escapeText(text: string): string {
  */
 export function escapeAttr(value: string): string {
   if (!ATTR_SPECIAL_REGEXP.test(value)) return value;
-  return escapeText(value).replaceAll('"', "&quot;").replaceAll("'", "&apos;");
+  return escapeText(value).replaceAll('"', "&quot;").replaceAll("'", "&apos;")
+    .replaceAll("\t", "&#9;").replaceAll("\n", "&#10;");
 }
 
 /**
@@ -98,13 +103,13 @@ export interface StreamHeaderOptions {
   /** The default content namespace, e.g. `jabber:client`. */
   contentNs: string;
   /** The `from` attribute: the server's domain. */
-  from?: string;
+  from?: string | undefined;
   /** The `to` attribute, when known. */
-  to?: string;
+  to?: string | undefined;
   /** The stream id. */
-  id?: string;
+  id?: string | undefined;
   /** The `xml:lang` attribute. */
-  lang?: string;
+  lang?: string | undefined;
 }
 
 /**
