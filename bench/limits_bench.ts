@@ -71,13 +71,13 @@ function memoryUsed(): number {
   return usage.heapUsed + usage.external;
 }
 
-/** Heap growth per entry while `build()` holds its result. */
-function bytesPerEntry(build: () => unknown): number {
+/** Memory growth per entry while `build()` holds its result of `entries` entries. */
+function bytesPerEntry(build: () => unknown, entries = ENTRIES): number {
   const before = memoryUsed();
   const held = build();
   const after = memoryUsed();
   if (held === undefined) sink++;
-  return Math.round(((after - before) / ENTRIES) * 10) / 10;
+  return Math.round(((after - before) / entries) * 10) / 10;
 }
 
 /** The n-th distinct IPv6 /64 address, as a client would connect from. */
@@ -262,5 +262,24 @@ print({
   }),
   ...memoryNotes,
 });
+
+const TRACKERS = 10_000;
+for (const recipientCount of [0, 1, 10, 100]) {
+  print({
+    bench: "distinct_window.bytes_per_tracker",
+    what: "one DistinctWindow(100, 60 s) per session, recipients' JID strings held elsewhere",
+    recipients: recipientCount,
+    bytesPerEntry: bytesPerEntry(() => {
+      const trackers: DistinctWindow[] = [];
+      for (let n = 0; n < TRACKERS; n++) {
+        const tracker = new DistinctWindow(100, 60_000);
+        for (let r = 0; r < recipientCount; r++) tracker.check(RECIPIENTS[r] as string);
+        trackers.push(tracker);
+      }
+      return trackers;
+    }, TRACKERS),
+    trackers: TRACKERS,
+  });
+}
 
 if (sink === -1) print({ sink });

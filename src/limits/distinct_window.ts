@@ -9,7 +9,6 @@
  */
 
 import { type Clock, systemTimers } from "../core/clock.ts";
-import { BoundedMap } from "./bounded_map.ts";
 
 /** Options for {@linkcode DistinctWindow}. */
 export interface DistinctWindowOptions {
@@ -36,9 +35,14 @@ const ALLOWED: DistinctCheck = Object.freeze({ allowed: true });
  * admits at most `max` of them. A recipient stays counted until `windowMs`
  * after the last stanza sent to it: sending to a counted recipient always
  * passes and restarts its time; a new recipient beyond `max` is refused until
- * the least recently addressed one ages out (the retry hint). Memory is at most
- * `max` entries; expired ones are dropped lazily when checking. The allowed
- * answer is a shared object, so the common case allocates nothing.
+ * the least recently addressed one ages out (the retry hint).
+ *
+ * Memory is one `Map` entry per counted recipient, never more than `max`
+ * (none until the first check). A known recipient costs one lookup and one
+ * in-place update; aged-out entries are dropped lazily, in one pass, only when
+ * a new recipient finds the tracker full, and the earliest expiry found is
+ * cached so further refusals until then are O(1). The allowed answer is a
+ * shared object, so the common case allocates nothing.
  *
  * @example Usage
  * ```ts
@@ -63,8 +67,13 @@ export class DistinctWindow {
   readonly #max: number;
   readonly #windowMs: number;
   readonly #clock: Clock;
-  /** Recipient → time last addressed, least recently addressed first. */
-  #seen: BoundedMap<string, number> | undefined;
+  /** Recipient → time last addressed. */
+  #seen: Map<string, number> | undefined;
+  /**
+   * While the tracker is full: when the least recently addressed recipient
+   * ages out, or -Infinity when unknown (the next full check scans).
+   */
+  #nextExpiry = -Infinity;
 
   /**
    * Creates an empty tracker.
@@ -93,7 +102,7 @@ export class DistinctWindow {
   }
 
   /**
-   * How many distinct recipients are counted now.
+   * How many distinct recipients are counted now (drops aged-out ones).
    *
    * @returns A number from 0 to `max`.
    */
@@ -116,29 +125,51 @@ export class DistinctWindow {
   check(recipientKey: string): DistinctCheck {
     if (this.#max === 0) return { allowed: false, retryAfterMs: Infinity };
     const now = this.#clock.now();
-    const seen = this.#seen ??= new BoundedMap<string, number>(this.#max);
-    this.#expire(seen, now);
-    if (seen.has(recipientKey) || seen.size < this.#max) {
-      const last = seen.peek(recipientKey);
-      seen.set(recipientKey, last !== undefined && last > now ? last : now);
+    const seen = this.#seen ??= new Map();
+    const last = seen.get(recipientKey);
+    if (last !== undefined) {
+      // Counted (or aged out but still holding its slot, which it may reuse).
+      if (now > last) {
+        seen.set(recipientKey, now);
+        if (last + this.#windowMs === this.#nextExpiry) this.#nextExpiry = -Infinity;
+      }
       return ALLOWED;
     }
-    const oldest = seen.peek(seen.oldestKey as string) as number;
-    return { allowed: false, retryAfterMs: Math.ceil(oldest + this.#windowMs - now) };
+    if (seen.size < this.#max) {
+      seen.set(recipientKey, now);
+      return ALLOWED;
+    }
+    if (now < this.#nextExpiry) {
+      return { allowed: false, retryAfterMs: Math.ceil(this.#nextExpiry - now) };
+    }
+    const oldest = this.#expire(seen, now);
+    if (seen.size < this.#max) {
+      seen.set(recipientKey, now);
+      this.#nextExpiry = -Infinity;
+      return ALLOWED;
+    }
+    this.#nextExpiry = oldest + this.#windowMs;
+    return { allowed: false, retryAfterMs: Math.ceil(this.#nextExpiry - now) };
   }
 
   /** Forgets every recipient. */
   reset(): void {
     this.#seen = undefined;
+    this.#nextExpiry = -Infinity;
   }
 
-  /** Drops recipients last addressed `windowMs` or more ago. */
-  #expire(seen: BoundedMap<string, number>, now: number): void {
+  /**
+   * Drops recipients last addressed `windowMs` or more ago.
+   *
+   * @returns The earliest time among those left (Infinity when none).
+   */
+  #expire(seen: Map<string, number>, now: number): number {
     const cutoff = now - this.#windowMs;
-    for (;;) {
-      const key = seen.oldestKey;
-      if (key === undefined || (seen.peek(key) as number) > cutoff) return;
-      seen.delete(key);
+    let oldest = Infinity;
+    for (const [key, last] of seen) {
+      if (last <= cutoff) seen.delete(key);
+      else if (last < oldest) oldest = last;
     }
+    return oldest;
   }
 }

@@ -90,6 +90,37 @@ Deno.test("DistinctWindow retry hint names the oldest recipient's expiry", () =>
   assert.deepEqual(window.check("y"), { allowed: false, retryAfterMs: 10 }); // b at 110
 });
 
+Deno.test("DistinctWindow gives an exact hint after the oldest recipient is refreshed", () => {
+  const clock = new ManualClock();
+  const window = new DistinctWindow(3, 1000, { clock });
+  window.check("a"); // t = 0
+  clock.advance(100);
+  window.check("b"); // t = 100
+  clock.advance(100);
+  window.check("c"); // t = 200
+  assert.deepEqual(window.check("x"), { allowed: false, retryAfterMs: 800 }); // a at 1000
+  clock.advance(50);
+  assert.equal(window.check("a").allowed, true); // a refreshed to 250: b is now the oldest
+  assert.deepEqual(window.check("x"), { allowed: false, retryAfterMs: 850 }); // b at 1100
+  clock.advance(849);
+  assert.equal(window.check("x").allowed, false);
+  clock.advance(1);
+  assert.equal(window.check("x").allowed, true);
+  assert.deepEqual(window.check("y"), { allowed: false, retryAfterMs: 100 }); // c at 1200
+});
+
+Deno.test("DistinctWindow lets an aged-out recipient come back into its own place", () => {
+  const clock = new ManualClock();
+  const window = new DistinctWindow(2, 1000, { clock });
+  window.check("a"); // t = 0
+  clock.advance(500);
+  window.check("b"); // t = 500
+  clock.advance(700); // t = 1200: a aged out, b counted until 1500
+  assert.equal(window.check("a").allowed, true);
+  assert.equal(window.size, 2);
+  assert.deepEqual(window.check("c"), { allowed: false, retryAfterMs: 300 });
+});
+
 Deno.test("DistinctWindow answers allowed checks with one shared object", () => {
   const window = new DistinctWindow(2, 1000, { clock: new ManualClock() });
   const first = window.check("a");
