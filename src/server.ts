@@ -194,6 +194,11 @@ export class XmppServer implements AsyncDisposable {
     return this.#sessions.size;
   }
 
+  /** Every open stream, bound or not. */
+  sessions(): IterableIterator<C2sSession> {
+    return this.#sessions.values();
+  }
+
   /** The TLS certificate in use (PEM), e.g. for clients that must trust a self-signed one. */
   get certificate(): string | undefined {
     return this.#tls?.cert;
