@@ -44,10 +44,14 @@ export class ManualClock implements Timers {
     return this.#now;
   }
 
-  /** Schedules `callback` at `now() + delayMs`. */
+  /**
+   * Schedules `callback` at `now() + delayMs`. Like `setTimeout`, a negative
+   * or `NaN` delay means "as soon as possible" (the next {@linkcode ManualClock.advance}).
+   */
   set(callback: () => void, delayMs: number): TimerId {
     const id = this.#nextId++;
-    this.#pending.push({ id, at: this.#now + Math.max(0, delayMs), callback });
+    // `delayMs > 0` is false for NaN too, which Math.max(0, NaN) would keep and never fire.
+    this.#pending.push({ id, at: this.#now + (delayMs > 0 ? delayMs : 0), callback });
     return id;
   }
 
@@ -64,12 +68,14 @@ export class ManualClock implements Timers {
   /**
    * Moves time forward by `ms`, firing due timers in order of their due time.
    *
-   * @param ms Milliseconds to advance; must not be negative.
-   * @throws {RangeError} If `ms` is negative.
+   * @param ms Milliseconds to advance; a finite number, not negative.
+   * @throws {RangeError} If `ms` is negative, `NaN` or infinite.
    */
   advance(ms: number): void {
-    if (ms < 0) {
-      throw new RangeError(`Cannot advance the clock by a negative amount: current value is ${ms}`);
+    if (!(ms >= 0) || ms === Infinity) {
+      throw new RangeError(
+        `Cannot advance the clock: 'ms' must be a finite non-negative number, got ${ms}`,
+      );
     }
     const target = this.#now + ms;
     for (;;) {
