@@ -42,8 +42,13 @@ export class EventBus<M extends object> {
    * @param handler The handler.
    * @param priority Higher runs first; equal priorities run in order added. @default {0}
    * @returns A disposable that removes the handler.
+   * @throws {RangeError} If `priority` is `NaN` (it would compare false with every other
+   * priority and break the ordering of handlers added after it).
    */
   on<K extends keyof M>(name: K, handler: EventHandler<M[K]>, priority = 0): Disposable {
+    if (Number.isNaN(priority)) {
+      throw new RangeError(`Cannot add handler for '${String(name)}': 'priority' is NaN`);
+    }
     const list = (this.#handlers.get(name) ?? []) as Registration<M[K]>[];
     const registration = { handler, priority };
     let index = list.length;
