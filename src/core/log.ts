@@ -70,10 +70,22 @@ export class Logger {
   #sink: LogSink;
   #wallClock: () => number;
 
-  /** @param options Level, format, sink and wall clock. */
+  /**
+   * @param options Level, format, sink and wall clock.
+   * @throws {RangeError} If `level` or `format` is not one of the known names (an unknown
+   * level would otherwise silence every line, an unknown format would quietly mean logfmt).
+   */
   constructor(options: LoggerOptions = {}) {
-    this.#rank = LEVEL_RANK[options.level ?? "info"];
-    this.#format = options.format ?? "json";
+    const level = options.level ?? "info";
+    if (!Object.hasOwn(LEVEL_RANK, level)) {
+      throw new RangeError(`Cannot create logger: unknown level '${level}'`);
+    }
+    const format = options.format ?? "json";
+    if (format !== "json" && format !== "logfmt") {
+      throw new RangeError(`Cannot create logger: unknown format '${format}'`);
+    }
+    this.#rank = LEVEL_RANK[level];
+    this.#format = format;
     this.#sink = options.sink ?? stderrSink;
     this.#wallClock = options.wallClock ?? Date.now;
   }
