@@ -64,9 +64,13 @@ export class Element {
     return this.name === name && (ns === undefined || this.ns === ns);
   }
 
-  /** The value of attribute `name`, or `undefined`. */
+  /**
+   * The value of attribute `name`, or `undefined`. Only the element's own
+   * attributes count: `attr("constructor")` is `undefined`, not a function
+   * inherited from `Object.prototype`.
+   */
   attr(name: string): string | undefined {
-    return this.attrs[name];
+    return Object.hasOwn(this.attrs, name) ? this.attrs[name] : undefined;
   }
 
   /** The first child element matching `name` and, when given, `ns`. */
