@@ -75,9 +75,17 @@ export class SaslNegotiation {
 
   /**
    * @param options `maxFailures`: failures allowed before the stream must close (RFC 6120 §6.4.5: 2 to 5).
+   * @throws {RangeError} If `maxFailures` is not a positive integer (`NaN` would never exhaust,
+   * allowing unlimited password guesses on one stream).
    */
   constructor(options: { maxFailures: number }) {
-    this.#maxFailures = options.maxFailures;
+    const { maxFailures } = options;
+    if (!Number.isInteger(maxFailures) || maxFailures < 1) {
+      throw new RangeError(
+        `Cannot create SASL negotiation: 'maxFailures' must be a positive integer, got ${maxFailures}`,
+      );
+    }
+    this.#maxFailures = maxFailures;
   }
 
   /** Failures so far on this stream. */
