@@ -58,7 +58,7 @@ function key(scope: IqScope, type: "get" | "set", ns: string, name: string): str
  * ```
  */
 export class IqRegistry {
-  #handlers = new Map<string, IqHandler>();
+  #handlers = new Map<string, { handler: IqHandler }>();
   #onError: (error: unknown, request: IqRequest) => void;
 
   /**
@@ -84,8 +84,15 @@ export class IqRegistry {
     if (this.#handlers.has(k)) {
       throw new TypeError(`Cannot register IQ handler: '${k}' already has one`);
     }
-    this.#handlers.set(k, handler);
-    return { [Symbol.dispose]: () => this.#handlers.delete(k) };
+    // Each registration is its own entry, so a late or repeated dispose cannot remove a
+    // handler registered under the same key afterwards (even the same function).
+    const entry = { handler };
+    this.#handlers.set(k, entry);
+    return {
+      [Symbol.dispose]: () => {
+        if (this.#handlers.get(k) === entry) this.#handlers.delete(k);
+      },
+    };
   }
 
   /** Whether a handler exists for this key. */
@@ -111,7 +118,7 @@ export class IqRegistry {
     if (payload === undefined || payloads.length !== 1) {
       return errorReply(stanza, new StanzaError("modify", "bad-request"), to);
     }
-    const handler = this.#handlers.get(key(scope, type, payload.ns ?? "", payload.name));
+    const handler = this.#handlers.get(key(scope, type, payload.ns ?? "", payload.name))?.handler;
     if (handler === undefined) {
       return errorReply(stanza, new StanzaError("cancel", "service-unavailable"), to);
     }
