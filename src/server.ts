@@ -217,8 +217,10 @@ export class XmppServer implements AsyncDisposable {
     name: string,
     handler: IqHandler,
   ): Disposable {
-    this.#disco.addFeature(ns);
-    return this.#iq.set(scope, type, ns, name, handler);
+    const stack = new DisposableStack();
+    stack.use(this.#iq.set(scope, type, ns, name, handler));
+    stack.use(this.#disco.addFeature(ns));
+    return stack;
   }
 
   /**
@@ -421,6 +423,11 @@ export class XmppServer implements AsyncDisposable {
       log: this.log,
       policy: this.#policy,
       now: () => this.#timers.now(),
+      after: (delayMs, callback) => {
+        this.#timers.set(callback, delayMs);
+      },
+      input: (session, bytes) => session.receive(bytes),
+      authAttempt: () => true,
       mechanisms: (encrypted) => encrypted ? this.#mechanismsTls : this.#mechanismsPlain,
       authenticated: (session, username, mechanism) => {
         this.log.info("authenticated", {
@@ -439,6 +446,7 @@ export class XmppServer implements AsyncDisposable {
           mechanism,
         });
         this.events.emit("auth-failure", { session, condition, mechanism });
+        return 0;
       },
       bind: (session, requested) => this.#bind(session, requested),
       route: (session, stanza) => {

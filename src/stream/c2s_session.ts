@@ -19,7 +19,7 @@ import type { ParseError, ParserLimits, XmlStreamParser } from "../xml/stream_pa
 import { createStreamParser } from "../xml/xml_stream_parser.ts";
 import { bindResult, requestedResource } from "./bind.ts";
 import { buildFeatures } from "./features.ts";
-import { SaslNegotiation } from "./sasl_negotiation.ts";
+import { SaslNegotiation, type SaslResult } from "./sasl_negotiation.ts";
 
 /** Stream-level policy a session follows, resolved from configuration. */
 export interface StreamPolicy {
@@ -50,12 +50,21 @@ export interface SessionHost {
   readonly log: Logger;
   /** The policy for this session's streams. */
   readonly policy: StreamPolicy;
+  /** Runs `callback` after `delayMs` on the host's timers. */
+  after(delayMs: number, callback: () => void): void;
+  /**
+   * Bytes arrived for `session`. The host may meter or queue them; it hands
+   * them to {@linkcode C2sSession.receive} when they may be parsed.
+   */
+  input(session: C2sSession, bytes: Uint8Array): void;
   /** The SASL mechanisms to offer on a stream that is or is not encrypted. */
   mechanisms(encrypted: boolean): ReadonlyMap<string, SaslMechanism>;
+  /** Whether a new SASL attempt may start now (XEP-0205 tarpit). */
+  authAttempt(session: C2sSession): boolean;
   /** Authentication succeeded. */
   authenticated(session: C2sSession, username: string, mechanism: string): void;
-  /** One SASL attempt failed. */
-  authFailed(session: C2sSession, condition: string, mechanism: string | undefined): void;
+  /** One SASL attempt failed; returns how long to wait before answering (tarpit). */
+  authFailed(session: C2sSession, condition: string, mechanism: string | undefined): number;
   /** Binds a resource; a conflicting session is replaced. */
   bind(session: C2sSession, resource: string | undefined): Jid | StanzaError;
   /** Routes a stanza from a bound session; `from` is already stamped. */
@@ -111,6 +120,8 @@ export class C2sSession {
   priority = 0;
   /** The last broadcast presence, for probes and new resources. */
   presence: Element | undefined;
+  /** Outgoing bytes queued before the stream is closed; `null` for no cap. */
+  sendBufferBytes: number | null;
 
   #host: SessionHost;
   #parser: XmlStreamParser;
@@ -119,6 +130,7 @@ export class C2sSession {
   #sasl: SaslNegotiation | undefined;
   #busy = false;
   #backlog: Element[] = [];
+  #parserLimits: ParserLimits;
 
   /**
    * Starts a stream over `transport`.
@@ -132,14 +144,32 @@ export class C2sSession {
     this.id = crypto.randomUUID();
     this.openedAt = host.now();
     this.lastActivity = this.openedAt;
-    this.#parser = createStreamParser(this.#parserHandler(), { limits: host.policy.preAuthLimits });
+    this.sendBufferBytes = host.policy.sendBufferBytes;
+    this.#parserLimits = host.policy.preAuthLimits;
+    this.#parser = createStreamParser(this.#parserHandler(), { limits: this.#parserLimits });
     transport.attach({
       data: (bytes) => {
         this.lastActivity = this.#host.now();
-        this.#parser.write(bytes);
+        this.#host.input(this, bytes);
       },
       closed: () => this.#finish(undefined),
     });
+  }
+
+  /** Parses bytes the host has let through. */
+  receive(bytes: Uint8Array): void {
+    if (this.#phase !== "closed") this.#parser.write(bytes);
+  }
+
+  /** The parser caps in force. */
+  get parserLimits(): ParserLimits {
+    return this.#parserLimits;
+  }
+
+  /** Replaces the parser caps (e.g. a user class's stanza size after authentication). */
+  setParserLimits(limits: ParserLimits): void {
+    this.#parserLimits = limits;
+    this.#parser.setLimits(limits);
   }
 
   /** Where the stream is. */
@@ -198,7 +228,7 @@ export class C2sSession {
 
   #write(text: string): void {
     this.transport.write(text);
-    const cap = this.#host.policy.sendBufferBytes;
+    const cap = this.sendBufferBytes;
     // A peer that does not read cannot make us buffer without bound.
     if (cap !== null && this.transport.bufferedBytes > cap) {
       this.#host.log.warn("send-buffer-overflow", {
@@ -251,9 +281,9 @@ export class C2sSession {
         ? []
         : [...this.#host.mechanisms(this.transport.encrypted).keys()],
       limits: {
-        maxBytes:
-          (this.authenticated ? this.#host.policy.authLimits : this.#host.policy.preAuthLimits)
-            .maxStanzaBytes,
+        maxBytes: this.#parserLimits.maxStanzaBytes >= Number.MAX_SAFE_INTEGER
+          ? null
+          : this.#parserLimits.maxStanzaBytes,
         idleSeconds: this.#host.policy.idleSeconds,
       },
     }));
@@ -355,6 +385,11 @@ export class C2sSession {
       this.send(el("failure", { xmlns: NS_SASL }, el("encryption-required")));
       return;
     }
+    if (element.name === "auth" && !this.#host.authAttempt(this)) {
+      // XEP-0205: an address that keeps failing is refused for a while; the account is never locked.
+      this.send(el("failure", { xmlns: NS_SASL }, el("temporary-auth-failure")));
+      return;
+    }
     this.#sasl ??= new SaslNegotiation({ maxFailures: this.#host.policy.maxAuthFailures });
     const sasl = this.#sasl;
     const offered = this.#host.mechanisms(this.transport.encrypted);
@@ -363,6 +398,7 @@ export class C2sSession {
     sasl.handle(element, offered, { encrypted: this.transport.encrypted }).then(
       (result) => {
         if (this.#phase === "closed") return;
+        if (result.kind === "failure") return this.#answerFailure(result);
         this.send(result.reply);
         if (result.kind === "success") {
           this.username = result.username;
@@ -373,21 +409,11 @@ export class C2sSession {
           // RFC 6120 §6.4.6: the stream restarts after success.
           this.#phase = "opening";
           this.#headerSent = false;
-          this.#parser.setLimits(this.#host.policy.authLimits);
+          this.setParserLimits(this.#host.policy.authLimits);
           this.#parser.reset();
           this.#host.authenticated(this, result.username, result.mechanism);
           this.transport.resume();
           return;
-        }
-        if (result.kind === "failure") {
-          this.#host.authFailed(this, result.condition, result.mechanism);
-          if (result.exhausted) {
-            return this.close(
-              new StreamError("policy-violation", {
-                text: "Too many failed authentication attempts",
-              }),
-            );
-          }
         }
         this.#resumeAfterStep();
       },
@@ -399,6 +425,23 @@ export class C2sSession {
         this.close(new StreamError("internal-server-error"));
       },
     );
+  }
+
+  #answerFailure(result: SaslResult & { kind: "failure" }): void {
+    const delayMs = this.#host.authFailed(this, result.condition, result.mechanism);
+    const answer = () => {
+      if (this.#phase === "closed") return;
+      this.send(result.reply);
+      if (result.exhausted) {
+        return this.close(
+          new StreamError("policy-violation", { text: "Too many failed authentication attempts" }),
+        );
+      }
+      this.#resumeAfterStep();
+    };
+    // The tarpit: the stream stays paused while the failure waits.
+    if (delayMs > 0) this.#host.after(delayMs, answer);
+    else answer();
   }
 
   #resumeAfterStep(): void {
