@@ -26,14 +26,13 @@ export class RawClient implements AsyncDisposable {
     return new RawClient(await Deno.connect({ hostname, port }));
   }
 
+  /** Direct TLS to `hostname` (which must name the certificate and resolve to the listener). */
   static async connectTls(
     port: number,
     caCert: string,
     hostname = "localhost",
   ): Promise<RawClient> {
-    const conn = await Deno.connectTls({ hostname: "127.0.0.1", port, caCerts: [caCert] });
-    void hostname;
-    return new RawClient(conn);
+    return new RawClient(await Deno.connectTls({ hostname, port, caCerts: [caCert] }));
   }
 
   get closed(): boolean {

@@ -311,3 +311,59 @@ Deno.test("C2sSession closes a stream that does not finish negotiation in time",
     `<stream:error><connection-timeout xmlns="${NS_STREAM_ERRORS}"/><text xmlns="${NS_STREAM_ERRORS}">Negotiation took too long</text></stream:error></stream:stream>`,
   );
 });
+
+const FIXTURES = new URL("../fixtures/", import.meta.url);
+const TLS_FILES = {
+  cert: new URL("localhost.pem", FIXTURES).pathname,
+  key: new URL("localhost.key", FIXTURES).pathname,
+};
+
+Deno.test("C2sSession serves direct TLS (XEP-0368): no STARTTLS offered, SASL at once", async () => {
+  await using t = await startTestServer({
+    tls: TLS_FILES,
+    listen: [
+      { type: "c2s", host: "127.0.0.1", port: 0 },
+      { type: "c2s_direct_tls", host: "127.0.0.1", port: 0 },
+    ],
+  });
+  const ca = await Deno.readTextFile(new URL("ca.pem", FIXTURES));
+  await using probe = await RawClient.connectTls(t.tlsPort!, ca);
+  const features = await probe.open();
+  assert.doesNotMatch(features, /starttls/);
+  assert.match(features, /<mechanism>PLAIN<\/mechanism>/);
+  await using client = await RawClient.connectTls(t.tlsPort!, ca);
+  assert.equal(
+    await client.loginScram("alice", "alice-secret", "sha256", "tls"),
+    "alice@localhost/tls",
+  );
+});
+
+Deno.test("C2sSession closes a client that does not read once its send queue passes the cap", async () => {
+  await using t = await startTestServer({
+    ...PLAIN_OK,
+    limits: { send_buffer: "64KiB", bandwidth: { rate: "unlimited" } },
+  });
+  await using sleeper = await RawClient.connect(t.port);
+  await sleeper.loginPlain("bob", "bob-secret", "sleepy");
+  await sleeper.send("<presence/>");
+  await using sender = await RawClient.connect(t.port);
+  await sender.loginPlain("alice", "alice-secret", "a");
+  const closed = new Promise<string | undefined>((resolve) => {
+    t.server.events.on("closed", (e) => {
+      if (e.session.resourceKey === "sleepy") resolve(e.error?.condition);
+    });
+  });
+  // Bounded: at most 64 MiB toward a client that never reads; the kernel buffers a few MiB.
+  const body = "z".repeat(64 * 1024);
+  let sent = 0;
+  const flood = (async () => {
+    while (sent < 1024) {
+      await sender.send(`<message to='bob@localhost/sleepy'><body>${body}</body></message>`);
+      sent++;
+    }
+  })();
+  assert.equal(await closed, "policy-violation");
+  assert.ok(sent < 1024, `closed after ${sent} messages`);
+  sender.close();
+  await flood.catch(() => {});
+});
