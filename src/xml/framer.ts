@@ -118,6 +118,14 @@ function buildNameClass(): Uint8Array {
   return table;
 }
 
+const HIGH_BITS = 0x80808080 | 0;
+const MIN_WORD_SCAN = 64;
+
+/** Whether all four bytes of a word are in 0x20..0x7f (adding 0x60 sets each high bit). */
+function isPrintableAscii(word: number): boolean {
+  return ((word & HIGH_BITS) | (((word + 0x60606060) & HIGH_BITS) ^ HIGH_BITS)) === 0;
+}
+
 function isSpace(c: number): boolean {
   return c === 0x20 || c === 0x0a || c === 0x09 || c === 0x0d;
 }
@@ -384,21 +392,26 @@ export class Framer {
     let lo = this.#u8lo;
     let hi = this.#u8hi;
     let cp = this.#u8cp;
+    // Runs of printable ASCII are checked four bytes at a time on aligned words.
+    const align = (4 - (b.byteOffset & 3)) & 3;
+    const words = n >= MIN_WORD_SCAN
+      ? new Int32Array(b.buffer, b.byteOffset + align, (n - align) >> 2)
+      : null;
     let i = 0;
-    for (; i < n; i++) {
-      let c = b[i]!;
+    while (i < n) {
+      if (need === 0 && words !== null && i >= align && ((i - align) & 3) === 0) {
+        let w = (i - align) >> 2;
+        while (w < words.length && isPrintableAscii(words[w]!)) w++;
+        i = align + (w << 2);
+        if (i >= n) break;
+      }
+      const c = b[i]!;
       if (need === 0) {
-        while (c >= 0x20 && c < 0x80) {
-          if (++i === n) break;
-          c = b[i]!;
-        }
-        if (i === n) break;
         if (c < 0x80) {
-          if (c === 0x0a || c === 0x0d || c === 0x09) continue;
+          if (c < 0x20 && c !== 0x0a && c !== 0x0d && c !== 0x09) break;
+        } else if (c < 0xc2) {
           break;
-        }
-        if (c < 0xc2) break;
-        if (c < 0xe0) {
+        } else if (c < 0xe0) {
           need = 1;
           cp = c & 0x1f;
         } else if (c < 0xf0) {
@@ -421,12 +434,13 @@ export class Framer {
         cp = (cp << 6) | (c & 0x3f);
         if (--need === 0 && (cp === 0xfffe || cp === 0xffff)) break;
       }
+      i++;
     }
     this.#u8need = need;
     this.#u8lo = lo;
     this.#u8hi = hi;
     this.#u8cp = cp;
-    return i === n ? -1 : i;
+    return i >= n ? -1 : i;
   }
 
   #fail(condition: ParseErrorCondition, text: string, appCondition?: string): false {

@@ -142,10 +142,13 @@ function fail(condition: ParseErrorCondition, message: string): never {
 
 // Parse state. Parsing never calls out, so one set of scratch state serves
 // every call; it is reset at the start of each parse.
+// Next index of '<', '&', '\r' and "]]>" at or after the parse position, or
+// the text's length when there is none; refreshed only when passed.
 let src = "";
-let ampAt = -1;
-let crAt = -1;
-let cdataEndAt = -1;
+let ltAt = 0;
+let ampAt = 0;
+let crAt = 0;
+let cdataEndAt = 0;
 
 // Result of scanName(): index of the first colon, or -1.
 let nameColon = -1;
@@ -169,9 +172,15 @@ const openPrefixes: (PrefixBinding | null)[] = [];
 
 function begin(text: string): void {
   src = text;
-  ampAt = text.indexOf("&");
-  crAt = text.indexOf("\r");
-  cdataEndAt = text.indexOf("]]>");
+  ltAt = 0;
+  ampAt = found(text.indexOf("&"));
+  crAt = found(text.indexOf("\r"));
+  cdataEndAt = found(text.indexOf("]]>"));
+}
+
+/** An `indexOf` result with "not found" as the end of the text, so `<` comparisons work. */
+function found(index: number): number {
+  return index === -1 ? src.length : index;
 }
 
 function scanName(pos: number): number {
@@ -184,7 +193,11 @@ function scanName(pos: number): number {
   let p = pos + 1;
   for (;;) {
     c = s.charCodeAt(p);
-    if (c < 0x80 && NAME_CLASS[c] === 0) break; // NaN at the end lands here too
+    if (c >= 0x61 && c <= 0x7a) {
+      p++;
+      continue;
+    }
+    if (!(c >= 0x80 || NAME_CLASS[c]! > 0)) break; // NaN at the end breaks too
     if (c === COLON) {
       if (nameColon !== -1) fail("not-well-formed", "Cannot parse a name with two colons");
       nameColon = p;
@@ -267,26 +280,24 @@ function decodeEntity(pos: number, end: number): number {
 
 /** Character data in `[start, end)` with references decoded and line ends normalised. */
 function textValue(start: number, end: number): string {
-  if (cdataEndAt !== -1 && cdataEndAt < start) cdataEndAt = src.indexOf("]]>", start);
-  if (cdataEndAt !== -1 && cdataEndAt < end) {
-    fail("not-well-formed", "Cannot accept ']]>' in character data");
-  }
-  if (ampAt !== -1 && ampAt < start) ampAt = src.indexOf("&", start);
-  if (crAt !== -1 && crAt < start) crAt = src.indexOf("\r", start);
-  const hasCr = crAt !== -1 && crAt < end;
-  if (ampAt === -1 || ampAt >= end) {
+  if (cdataEndAt < start) cdataEndAt = found(src.indexOf("]]>", start));
+  if (cdataEndAt < end) fail("not-well-formed", "Cannot accept ']]>' in character data");
+  if (crAt < start) crAt = found(src.indexOf("\r", start));
+  const hasCr = crAt < end;
+  if (ampAt < start) ampAt = found(src.indexOf("&", start));
+  if (ampAt >= end) {
     const raw = src.slice(start, end);
     return hasCr ? raw.replace(CR_REGEXP, "\n") : raw;
   }
   let out = "";
   let from = start;
   let amp = ampAt;
-  while (amp !== -1 && amp < end) {
+  while (amp < end) {
     const piece = src.slice(from, amp);
     out += hasCr ? piece.replace(CR_REGEXP, "\n") : piece;
     from = decodeEntity(amp, end);
     out += entityText;
-    amp = src.indexOf("&", from);
+    amp = found(src.indexOf("&", from));
   }
   ampAt = amp;
   const rest = src.slice(from, end);
@@ -296,13 +307,14 @@ function textValue(start: number, end: number): string {
 /**
  * An attribute value in `[start, end)`: references decoded, and each literal
  * tab, line feed or line end (CRLF counts once) becomes a space (XML 1.0 §3.3.3).
+ * A `<` in it is caught by {@linkcode scanOpenTag}.
  */
 function attributeValue(start: number, end: number): string {
   const s = src;
   let p = start;
   for (; p < end; p++) {
     const c = s.charCodeAt(p);
-    if (c < 0x20 || c === AMP || c === LT) break;
+    if (c <= AMP && (c < 0x20 || c === AMP)) break;
   }
   if (p === end) return s.slice(start, end);
   let out = s.slice(start, p);
@@ -318,8 +330,6 @@ function attributeValue(start: number, end: number): string {
       out += s.slice(from, p) + " ";
       p += c === CR && s.charCodeAt(p + 1) === 0x0a ? 2 : 1;
       from = p;
-    } else if (c === LT) {
-      fail("not-well-formed", "Cannot accept '<' in an attribute value");
     } else {
       p++;
     }
@@ -337,6 +347,7 @@ function scanOpenTag(
   parentPrefixes: PrefixBinding | null,
 ): number {
   const s = src;
+  if (ltAt <= pos) ltAt = found(s.indexOf("<", pos + 1));
   let p = scanName(pos + 1);
   tagQName = s.slice(pos + 1, p);
   tagColon = nameColon === -1 ? -1 : nameColon - pos - 1;
@@ -346,14 +357,12 @@ function scanOpenTag(
   attrCount = 0;
   for (;;) {
     let c = s.charCodeAt(p);
-    if (c === GT) {
-      tagSelfClosing = false;
+    if (c === GT || c === SLASH) {
+      tagSelfClosing = c === SLASH;
+      if (tagSelfClosing && s.charCodeAt(++p) !== GT) fail("not-well-formed", "Expected '>'");
+      // The next '<' must come after the tag; before, it sits in a value.
+      if (ltAt < p) fail("not-well-formed", "Cannot accept '<' in an attribute value");
       return p + 1;
-    }
-    if (c === SLASH) {
-      if (s.charCodeAt(p + 1) !== GT) fail("not-well-formed", "Expected '>' after '/'");
-      tagSelfClosing = true;
-      return p + 2;
     }
     if (!isSpace(c)) fail("not-well-formed", `Cannot parse the tag '${tagQName}'`);
     p = skipSpace(p + 1);
@@ -477,10 +486,10 @@ function parseElement(context: NamespaceContext): Element {
   let pos = 0;
   while (pos < len) {
     if (s.charCodeAt(pos) !== LT) {
-      const lt = s.indexOf("<", pos);
-      if (current === undefined || lt === -1) break;
-      appendText(current, textValue(pos, lt));
-      pos = lt;
+      if (ltAt < pos) ltAt = found(s.indexOf("<", pos));
+      if (current === undefined || ltAt === len) break;
+      appendText(current, textValue(pos, ltAt));
+      pos = ltAt;
       continue;
     }
     const next = s.charCodeAt(pos + 1);
@@ -510,8 +519,8 @@ function parseElement(context: NamespaceContext): Element {
       const end = s.indexOf("]]>", pos + 9);
       if (end === -1) fail("not-well-formed", "Cannot parse an unterminated CDATA section");
       const raw = s.slice(pos + 9, end);
-      if (crAt !== -1 && crAt < pos) crAt = s.indexOf("\r", pos);
-      appendText(current, crAt !== -1 && crAt < end ? raw.replace(CR_REGEXP, "\n") : raw);
+      if (crAt < pos) crAt = found(s.indexOf("\r", pos));
+      appendText(current, crAt < end ? raw.replace(CR_REGEXP, "\n") : raw);
       pos = end + 3;
     } else if (next === QUESTION) {
       fail("restricted-xml", "Cannot accept processing instructions");
