@@ -1,0 +1,410 @@
+/**
+ * Fair scheduling of parse work across connections: a flood on one
+ * connection must not take parse time from the others, so input is processed
+ * round-robin, at most `quantumBytes` per connection per round, never first
+ * come first served.
+ *
+ * Each connection registers a queue. When nothing is waiting anywhere, a
+ * chunk that fits the quantum is processed at once, synchronously (the common
+ * case costs no latency). Otherwise chunks wait in their connection's queue
+ * and rounds run from an injected `schedule` (by default `setImmediate`, a
+ * macrotask after I/O), so every other connection's reads are delivered and
+ * queued between two rounds; in a round each waiting connection gets one
+ * quantum, in turn. A chunk larger than the quantum is processed in
+ * quantum-sized slices (views, not copies), in order.
+ *
+ * Memory stays bounded: a queue holding more than `quantumBytes ×
+ * maxQueuedQuanta` bytes pauses its transport, and resumes it once its
+ * backlog is down to one quantum.
+ *
+ * @module
+ */
+
+import { setImmediate } from "node:timers";
+import type { Transport } from "../transport/transport.ts";
+
+/** Options for {@linkcode FairInput}. */
+export interface FairInputOptions {
+  /**
+   * The most bytes processed for one connection per round; a positive integer.
+   *
+   * @default {16384}
+   */
+  quantumBytes?: number;
+  /**
+   * A queue holding more than `quantumBytes × maxQueuedQuanta` bytes pauses its
+   * transport until it is down to `quantumBytes`; an integer ≥ 1.
+   *
+   * @default {4}
+   */
+  maxQueuedQuanta?: number;
+  /**
+   * Runs a task later, after pending I/O events: the yield between rounds.
+   * Tests pass their own to run rounds one by one.
+   *
+   * @default {setImmediate}
+   */
+  schedule?: (task: () => void) => void;
+  /**
+   * Receives an error thrown by a queue's `process` (that queue is then
+   * closed). Without it (or if it throws) the error is rethrown: from
+   * {@linkcode FairInputQueue.push} when processing synchronously, else from
+   * the scheduled round once it has finished.
+   *
+   * @default {undefined}
+   */
+  onError?: (error: unknown) => void;
+}
+
+/** One connection's input queue, made by {@linkcode FairInput.register}. */
+export interface FairInputQueue extends Disposable {
+  /** Bytes waiting to be processed. */
+  readonly queuedBytes: number;
+  /** Whether the queue holds its transport paused because its backlog is over the cap. */
+  readonly paused: boolean;
+  /** Whether the queue is closed. */
+  readonly closed: boolean;
+  /**
+   * Hands over a chunk read from the connection: processed now when nothing
+   * waits anywhere and it fits the quantum, else queued. Ignored once closed.
+   *
+   * @param chunk Bytes in connection order; not copied, so not to be reused by the caller.
+   * @throws {unknown} What `process` threw, when processing synchronously and no
+   * `onError` is set (the queue is then closed).
+   */
+  push(chunk: Uint8Array): void;
+  /** Drops the backlog and leaves the schedule; the transport is left as it is. */
+  close(): void;
+}
+
+const DEFAULT_QUANTUM_BYTES = 16 * 1024;
+const DEFAULT_MAX_QUEUED_QUANTA = 4;
+
+function scheduleImmediate(task: () => void): void {
+  setImmediate(task);
+}
+
+/** The shared state of a {@linkcode FairInput} and its queues. */
+class Scheduler {
+  readonly quantum: number;
+  readonly highWater: number;
+  readonly schedule: (task: () => void) => void;
+  readonly onError: ((error: unknown) => void) | undefined;
+  readonly runRound: () => void;
+  /** Queues with a backlog, in the order the next round serves them. */
+  active: Queue[] = [];
+  spare: Queue[] = [];
+  /** Whether `process` is running (a round, or the synchronous path). */
+  running = false;
+  scheduled = false;
+  queuedBytes = 0;
+  failed = false;
+  failure: unknown = undefined;
+
+  constructor(
+    quantum: number,
+    highWater: number,
+    schedule: (task: () => void) => void,
+    onError: ((error: unknown) => void) | undefined,
+  ) {
+    this.quantum = quantum;
+    this.highWater = highWater;
+    this.schedule = schedule;
+    this.onError = onError;
+    this.runRound = () => this.round();
+  }
+
+  ensureScheduled(): void {
+    if (!this.scheduled && !this.running && this.active.length > 0) {
+      this.scheduled = true;
+      this.schedule(this.runRound);
+    }
+  }
+
+  round(): void {
+    this.scheduled = false;
+    const batch = this.active;
+    this.active = this.spare;
+    this.running = true;
+    try {
+      for (let i = 0; i < batch.length; i++) {
+        const queue = batch[i] as Queue;
+        if (queue.closed) continue;
+        try {
+          queue.serve(this.quantum);
+        } catch (error) {
+          this.fail(queue, error); // the transport's resume() threw
+        }
+        if (queue.queuedBytes > 0 && !queue.closed) this.active.push(queue);
+        else queue.inRing = false;
+      }
+    } finally {
+      batch.length = 0;
+      this.spare = batch;
+      this.running = false;
+    }
+    this.ensureScheduled();
+    this.rethrow();
+  }
+
+  fail(queue: Queue, error: unknown): void {
+    queue.close();
+    if (this.onError !== undefined) {
+      try {
+        this.onError(error);
+        return;
+      } catch (thrown) {
+        error = thrown;
+      }
+    }
+    // Kept for rethrow(), once the scheduler's state is consistent again.
+    if (!this.failed) {
+      this.failed = true;
+      this.failure = error;
+    }
+  }
+
+  rethrow(): void {
+    if (!this.failed) return;
+    const error = this.failure;
+    this.failed = false;
+    this.failure = undefined;
+    throw error;
+  }
+}
+
+/** A connection's queue: chunks from `head` on are waiting, the first possibly sliced. */
+class Queue implements FairInputQueue {
+  readonly #scheduler: Scheduler;
+  readonly #process: (chunk: Uint8Array) => void;
+  readonly #target: Pick<Transport, "pause" | "resume"> | undefined;
+  #chunks: Uint8Array[] = [];
+  #head = 0;
+  #queuedBytes = 0;
+  #paused = false;
+  #closed = false;
+  /** Whether the queue is in the scheduler's `active` list (or the batch being served). */
+  inRing = false;
+
+  constructor(
+    scheduler: Scheduler,
+    process: (chunk: Uint8Array) => void,
+    target: Pick<Transport, "pause" | "resume"> | undefined,
+  ) {
+    this.#scheduler = scheduler;
+    this.#process = process;
+    this.#target = target;
+  }
+
+  get queuedBytes(): number {
+    return this.#queuedBytes;
+  }
+
+  get paused(): boolean {
+    return this.#paused;
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  push(chunk: Uint8Array): void {
+    const size = chunk.byteLength;
+    if (this.#closed || size === 0) return;
+    const scheduler = this.#scheduler;
+    if (scheduler.running || scheduler.active.length > 0) return this.#enqueue(chunk);
+    // Idle: nothing waits anywhere, so this connection's first quantum runs now.
+    const quantum = scheduler.quantum;
+    scheduler.running = true;
+    try {
+      this.#processOne(size <= quantum ? chunk : chunk.subarray(0, quantum));
+      if (size > quantum && !this.#closed) this.#enqueue(chunk.subarray(quantum));
+    } finally {
+      scheduler.running = false;
+    }
+    // `process` may have pushed (to any queue) meanwhile.
+    scheduler.ensureScheduled();
+    scheduler.rethrow();
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    const scheduler = this.#scheduler;
+    scheduler.queuedBytes -= this.#queuedBytes;
+    this.#queuedBytes = 0;
+    this.#chunks = [];
+    this.#head = 0;
+    if (this.inRing && !scheduler.running) {
+      const index = scheduler.active.indexOf(this);
+      if (index >= 0) scheduler.active.splice(index, 1);
+      this.inRing = false;
+    }
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  /** Processes up to `allowance` bytes of the backlog, then resumes the transport if drained enough. */
+  serve(allowance: number): void {
+    const chunks = this.#chunks;
+    while (allowance > 0 && this.#head < chunks.length) {
+      let piece = chunks[this.#head] as Uint8Array;
+      if (piece.byteLength <= allowance) {
+        this.#head++;
+      } else {
+        chunks[this.#head] = piece.subarray(allowance);
+        piece = piece.subarray(0, allowance);
+      }
+      allowance -= piece.byteLength;
+      this.#queuedBytes -= piece.byteLength;
+      this.#scheduler.queuedBytes -= piece.byteLength;
+      this.#processOne(piece);
+      if (this.#closed) return;
+    }
+    if (this.#head === chunks.length) {
+      chunks.length = 0;
+      this.#head = 0;
+    } else if (this.#head >= 64 && this.#head * 2 >= chunks.length) {
+      chunks.splice(0, this.#head);
+      this.#head = 0;
+    }
+    if (this.#paused && this.#queuedBytes <= this.#scheduler.quantum) {
+      this.#paused = false;
+      this.#target?.resume();
+    }
+  }
+
+  #processOne(chunk: Uint8Array): void {
+    try {
+      this.#process(chunk);
+    } catch (error) {
+      this.#scheduler.fail(this, error);
+    }
+  }
+
+  #enqueue(chunk: Uint8Array): void {
+    const scheduler = this.#scheduler;
+    this.#chunks.push(chunk);
+    this.#queuedBytes += chunk.byteLength;
+    scheduler.queuedBytes += chunk.byteLength;
+    if (!this.inRing) {
+      this.inRing = true;
+      scheduler.active.push(this);
+      scheduler.ensureScheduled();
+    }
+    if (!this.#paused && this.#queuedBytes > scheduler.highWater && this.#target !== undefined) {
+      this.#paused = true;
+      this.#target.pause();
+    }
+  }
+}
+
+/**
+ * Shares parse time fairly between connections: one per server (or per
+ * listener), one {@linkcode FairInputQueue} per connection. Feed every chunk
+ * read from a connection (after `Karma.consume()` from `karma.ts`, if
+ * bandwidth is limited) to its queue; the queue calls `process` with the bytes in order,
+ * in slices of at most `quantumBytes`, one connection after the other.
+ *
+ * @example Usage
+ * ```ts
+ * import { FairInput } from "./fair_input.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const tasks: (() => void)[] = [];
+ * const fair = new FairInput({ quantumBytes: 4, schedule: (task) => tasks.push(task) });
+ * const log: string[] = [];
+ * const decoder = new TextDecoder();
+ * const flood = fair.register((chunk) => log.push(`a:${decoder.decode(chunk)}`));
+ * const chat = fair.register((chunk) => log.push(`b:${decoder.decode(chunk)}`));
+ * const encoder = new TextEncoder();
+ *
+ * flood.push(encoder.encode("aaaaAAAAaaaa")); // idle: the first quantum runs at once
+ * chat.push(encoder.encode("<b/>")); // queued behind the flood's backlog
+ * assert.deepEqual(log, ["a:aaaa"]);
+ * tasks.shift()!(); // one round: one quantum each
+ * assert.deepEqual(log, ["a:aaaa", "a:AAAA", "b:<b/>"]);
+ * tasks.shift()!();
+ * assert.deepEqual(log, ["a:aaaa", "a:AAAA", "b:<b/>", "a:aaaa"]);
+ * assert.equal(tasks.length, 0); // drained: idle again
+ * ```
+ */
+export class FairInput {
+  readonly #scheduler: Scheduler;
+
+  /**
+   * Creates a scheduler with no connections.
+   *
+   * @param options Quantum, backlog cap, the yield between rounds and the error sink.
+   * @throws {RangeError} If `quantumBytes` is not a positive integer or
+   * `maxQueuedQuanta` is not an integer ≥ 1.
+   * @throws {TypeError} If `schedule` or `onError` is given but not a function.
+   */
+  constructor(options: FairInputOptions = {}) {
+    const quantum = options.quantumBytes ?? DEFAULT_QUANTUM_BYTES;
+    const quanta = options.maxQueuedQuanta ?? DEFAULT_MAX_QUEUED_QUANTA;
+    if (!Number.isSafeInteger(quantum) || quantum < 1) {
+      throw new RangeError(
+        `Cannot create fair input: 'quantumBytes' must be a positive integer, got ${quantum}`,
+      );
+    }
+    if (!Number.isSafeInteger(quanta) || quanta < 1) {
+      throw new RangeError(
+        `Cannot create fair input: 'maxQueuedQuanta' must be an integer >= 1, got ${quanta}`,
+      );
+    }
+    const schedule = options.schedule ?? scheduleImmediate;
+    if (typeof schedule !== "function") {
+      throw new TypeError("Cannot create fair input: 'schedule' must be a function");
+    }
+    if (options.onError !== undefined && typeof options.onError !== "function") {
+      throw new TypeError("Cannot create fair input: 'onError' must be a function");
+    }
+    this.#scheduler = new Scheduler(quantum, quantum * quanta, schedule, options.onError);
+  }
+
+  /**
+   * The most bytes processed for one connection per round.
+   *
+   * @returns The `quantumBytes` option.
+   */
+  get quantumBytes(): number {
+    return this.#scheduler.quantum;
+  }
+
+  /**
+   * Bytes waiting in all queues.
+   *
+   * @returns The sum of every open queue's {@linkcode FairInputQueue.queuedBytes}.
+   */
+  get queuedBytes(): number {
+    return this.#scheduler.queuedBytes;
+  }
+
+  /**
+   * Connections with a backlog, waiting for the next round.
+   *
+   * @returns How many queues the next round serves.
+   */
+  get waitingQueues(): number {
+    return this.#scheduler.active.length;
+  }
+
+  /**
+   * Adds a connection.
+   *
+   * @param process Receives the connection's bytes in order (e.g. the stream
+   * parser's feed). It should not throw; if it does, the queue is closed.
+   * @param target The transport to pause while the backlog is over the cap;
+   * without it the backlog is not bounded here.
+   * @returns The connection's queue; close it when the connection closes.
+   */
+  register(
+    process: (chunk: Uint8Array) => void,
+    target?: Pick<Transport, "pause" | "resume">,
+  ): FairInputQueue {
+    return new Queue(this.#scheduler, process, target);
+  }
+}

@@ -1,0 +1,407 @@
+import assert from "node:assert/strict";
+import { FairInput, type FairInputOptions } from "../../src/limits/fair_input.ts";
+
+const KIB = 1024;
+
+class FakeTransport {
+  calls: string[] = [];
+  paused = false;
+  pause(): void {
+    this.calls.push("pause");
+    this.paused = true;
+  }
+  resume(): void {
+    this.calls.push("resume");
+    this.paused = false;
+  }
+}
+
+/** A scheduler that runs rounds only when the test says so. */
+class ManualSchedule {
+  tasks: (() => void)[] = [];
+  schedule = (task: () => void): void => {
+    this.tasks.push(task);
+  };
+  /** Runs the task scheduled first (one round). */
+  runOne(): void {
+    const task = this.tasks.shift();
+    assert.ok(task !== undefined, "a round is scheduled");
+    task();
+  }
+  runAll(): number {
+    let rounds = 0;
+    while (this.tasks.length > 0) {
+      this.runOne();
+      rounds++;
+    }
+    return rounds;
+  }
+}
+
+function fairInput(schedule: ManualSchedule, options: FairInputOptions = {}): FairInput {
+  return new FairInput({ ...options, schedule: schedule.schedule });
+}
+
+/** Bytes `from`, `from + 1`, … modulo 251, so any loss or reordering shows. */
+function pattern(from: number, length: number): Uint8Array {
+  const bytes = new Uint8Array(length);
+  for (let i = 0; i < length; i++) bytes[i] = (from + i) % 251;
+  return bytes;
+}
+
+/** A `process` that checks the pattern and counts bytes. */
+class PatternSink {
+  received = 0;
+  calls = 0;
+  largest = 0;
+  process = (chunk: Uint8Array): void => {
+    for (let i = 0; i < chunk.length; i++) {
+      assert.equal(chunk[i], (this.received + i) % 251, `byte ${this.received + i}`);
+    }
+    this.received += chunk.length;
+    this.calls++;
+    if (chunk.length > this.largest) this.largest = chunk.length;
+  };
+}
+
+Deno.test("FairInput() rejects a bad quantum, cap, schedule or onError", () => {
+  assert.throws(
+    () => new FairInput({ quantumBytes: 0 }),
+    (error: unknown) =>
+      error instanceof RangeError &&
+      error.message ===
+        "Cannot create fair input: 'quantumBytes' must be a positive integer, got 0",
+  );
+  assert.throws(() => new FairInput({ quantumBytes: 1.5 }), RangeError);
+  assert.throws(
+    () => new FairInput({ maxQueuedQuanta: 0 }),
+    (error: unknown) =>
+      error instanceof RangeError &&
+      error.message ===
+        "Cannot create fair input: 'maxQueuedQuanta' must be an integer >= 1, got 0",
+  );
+  assert.throws(
+    () => new FairInput({ schedule: 5 as unknown as () => void }),
+    (error: unknown) =>
+      error instanceof TypeError &&
+      error.message === "Cannot create fair input: 'schedule' must be a function",
+  );
+  assert.throws(() => new FairInput({ onError: "log" as unknown as () => void }), TypeError);
+  assert.equal(new FairInput().quantumBytes, 16 * KIB);
+});
+
+Deno.test("FairInputQueue.push() processes at once when idle and the chunk fits the quantum", () => {
+  const schedule = new ManualSchedule();
+  const fair = fairInput(schedule);
+  const sink = new PatternSink();
+  const queue = fair.register(sink.process);
+  queue.push(pattern(0, 16 * KIB));
+  assert.equal(sink.received, 16 * KIB);
+  queue.push(pattern(16 * KIB, 100));
+  assert.equal(sink.received, 16 * KIB + 100);
+  queue.push(new Uint8Array(0));
+  assert.equal(sink.calls, 2);
+  assert.equal(schedule.tasks.length, 0);
+  assert.equal(fair.queuedBytes, 0);
+});
+
+Deno.test("FairInputQueue.push() slices a chunk above the quantum: one slice now, the rest in rounds", () => {
+  const schedule = new ManualSchedule();
+  const fair = fairInput(schedule, { quantumBytes: 1000, maxQueuedQuanta: 10 });
+  const sink = new PatternSink();
+  const queue = fair.register(sink.process);
+  queue.push(pattern(0, 3500));
+  assert.equal(sink.received, 1000);
+  assert.equal(queue.queuedBytes, 2500);
+  assert.equal(fair.waitingQueues, 1);
+  // Idle no longer: a further small chunk waits behind the backlog, in order.
+  queue.push(pattern(3500, 10));
+  assert.equal(sink.received, 1000);
+  schedule.runOne();
+  assert.equal(sink.received, 2000);
+  schedule.runOne();
+  assert.equal(sink.received, 3000);
+  schedule.runOne();
+  assert.equal(sink.received, 3510);
+  assert.equal(sink.largest, 1000);
+  assert.equal(schedule.tasks.length, 0);
+  assert.equal(fair.waitingQueues, 0);
+  queue.push(pattern(3510, 5)); // idle again: at once
+  assert.equal(sink.received, 3515);
+});
+
+Deno.test("FairInput serves a chatty connection within one round while another floods 10 MB", () => {
+  const FLOOD = 10 * 1024 * KIB;
+  const READ = 64 * KIB; // what one socket read delivers
+  const STANZA = 200;
+  const schedule = new ManualSchedule();
+  const fair = fairInput(schedule); // 16 KiB quantum, 64 KiB cap
+  const log: { who: string; bytes: number }[] = [];
+  const floodSink = new PatternSink();
+  const chatSink = new PatternSink();
+  const floodTransport = new FakeTransport();
+  const flood = fair.register((chunk) => {
+    log.push({ who: "flood", bytes: chunk.length });
+    floodSink.process(chunk);
+  }, floodTransport);
+  const chat = fair.register((chunk) => {
+    log.push({ who: "chat", bytes: chunk.length });
+    chatSink.process(chunk);
+  });
+
+  let floodSent = 0;
+  let chatSent = 0;
+  let maxQueued = 0;
+  let rounds = 0;
+  let stanzas = 0;
+  // Each turn of the simulated event loop: the reads that are ready, then one round.
+  for (let turn = 0; floodSent < FLOOD || schedule.tasks.length > 0; turn++) {
+    if (!floodTransport.paused && floodSent < FLOOD) {
+      flood.push(pattern(floodSent, READ));
+      floodSent += READ;
+    }
+    maxQueued = Math.max(maxQueued, fair.queuedBytes);
+    let logAtPush = -1;
+    if (turn % 3 === 1) {
+      logAtPush = log.length;
+      chat.push(pattern(chatSent, STANZA));
+      chatSent += STANZA;
+      stanzas++;
+    }
+    if (schedule.tasks.length > 0) {
+      schedule.runOne();
+      rounds++;
+    }
+    if (logAtPush >= 0) {
+      // The stanza was processed in this turn, after at most one quantum of the flood.
+      assert.equal(chatSink.received, chatSent, `turn ${turn}`);
+      const before = log.slice(
+        logAtPush,
+        log.findIndex((e, i) => i >= logAtPush && e.who === "chat"),
+      );
+      const floodBytes = before.reduce((sum, e) => sum + e.bytes, 0);
+      assert.ok(floodBytes <= 16 * KIB, `turn ${turn}: ${floodBytes} B of flood first`);
+    }
+  }
+  assert.equal(floodSink.received, FLOOD);
+  assert.equal(chatSink.received, chatSent);
+  assert.ok(stanzas > 100, `${stanzas} stanzas`);
+  assert.ok(rounds >= FLOOD / (16 * KIB) - 1, `${rounds} rounds`);
+  assert.equal(floodSink.largest, 16 * KIB);
+  // Bounded: the cap (4 quanta) plus the read that crossed it.
+  assert.ok(maxQueued <= 4 * 16 * KIB + READ, `${maxQueued} B queued`);
+  assert.ok(floodTransport.calls.length > 10);
+  assert.equal(fair.queuedBytes, 0);
+});
+
+Deno.test("FairInputQueue pauses its transport above the cap and resumes it at one quantum", () => {
+  const schedule = new ManualSchedule();
+  const fair = fairInput(schedule, { quantumBytes: 4, maxQueuedQuanta: 2 }); // cap 8 B
+  const transport = new FakeTransport();
+  const sink = new PatternSink();
+  const queue = fair.register(sink.process, transport);
+  queue.push(pattern(0, 4)); // idle: at once
+  const other = fair.register(() => {});
+  other.push(new Uint8Array(8)); // 4 B at once, 4 B queued: no longer idle
+  queue.push(pattern(4, 8));
+  assert.equal(queue.queuedBytes, 8);
+  assert.deepEqual(transport.calls, []); // at the cap, not over it
+  queue.push(pattern(12, 1));
+  assert.equal(queue.paused, true);
+  assert.deepEqual(transport.calls, ["pause"]);
+  queue.push(pattern(13, 3)); // a read already under way: queued, no second pause
+  assert.equal(queue.queuedBytes, 12);
+  assert.deepEqual(transport.calls, ["pause"]);
+  schedule.runOne(); // 8 B left
+  assert.deepEqual(transport.calls, ["pause"]);
+  schedule.runOne(); // 4 B left: one quantum
+  assert.deepEqual(transport.calls, ["pause", "resume"]);
+  assert.equal(queue.paused, false);
+  schedule.runAll();
+  assert.equal(sink.received, 16);
+  assert.deepEqual(transport.calls, ["pause", "resume"]);
+});
+
+Deno.test("FairInput keeps each connection's bytes in order across random chunk sizes", () => {
+  let seed = 42;
+  function random(max: number): number {
+    seed = (seed * 1103515245 + 12345) % 2147483648;
+    return 1 + (seed % max);
+  }
+  const schedule = new ManualSchedule();
+  const fair = fairInput(schedule, { quantumBytes: 1000, maxQueuedQuanta: 3 });
+  const connections = [0, 1, 2].map(() => {
+    const transport = new FakeTransport();
+    const sink = new PatternSink();
+    return { transport, sink, queue: fair.register(sink.process, transport), sent: 0 };
+  });
+  for (let turn = 0; turn < 2000; turn++) {
+    for (const c of connections) {
+      if (c.transport.paused || random(3) === 1) continue;
+      const size = random(2500);
+      c.queue.push(pattern(c.sent, size));
+      c.sent += size;
+    }
+    if (schedule.tasks.length > 0) schedule.runOne();
+    assert.ok(fair.queuedBytes <= 3 * (3000 + 2500));
+  }
+  schedule.runAll();
+  for (const c of connections) {
+    assert.equal(c.sink.received, c.sent);
+    assert.ok(c.sink.largest <= 1000);
+  }
+});
+
+Deno.test("FairInput keeps order when process pushes into its own or another queue", () => {
+  const schedule = new ManualSchedule();
+  const fair = fairInput(schedule, { quantumBytes: 4 });
+  const seen: string[] = [];
+  const decoder = new TextDecoder();
+  const encoder = new TextEncoder();
+  const b = fair.register((chunk) => seen.push(`b:${decoder.decode(chunk)}`));
+  let echoed = false;
+  const a = fair.register((chunk) => {
+    seen.push(`a:${decoder.decode(chunk)}`);
+    if (!echoed) {
+      echoed = true;
+      a.push(encoder.encode("a2"));
+      b.push(encoder.encode("b1"));
+    }
+  });
+  a.push(encoder.encode("a1"));
+  assert.deepEqual(seen, ["a:a1"]); // nothing runs inside process
+  assert.equal(schedule.tasks.length, 1);
+  schedule.runAll();
+  assert.deepEqual(seen, ["a:a1", "a:a2", "b:b1"]);
+});
+
+Deno.test("FairInputQueue.close() drops the backlog and leaves the schedule", () => {
+  const schedule = new ManualSchedule();
+  const fair = fairInput(schedule, { quantumBytes: 4 });
+  const transport = new FakeTransport();
+  const sink = new PatternSink();
+  const queue = fair.register(sink.process, transport);
+  queue.push(pattern(0, 40));
+  assert.equal(fair.queuedBytes, 36);
+  assert.equal(queue.paused, true);
+  queue.close();
+  assert.equal(queue.closed, true);
+  assert.equal(fair.queuedBytes, 0);
+  assert.equal(fair.waitingQueues, 0);
+  queue.push(pattern(4, 4)); // ignored
+  schedule.runAll();
+  assert.equal(sink.received, 4);
+  assert.deepEqual(transport.calls, ["pause"]);
+  // Idle again: another connection is processed at once.
+  const other = new PatternSink();
+  using second = fair.register(other.process);
+  second.push(pattern(0, 4));
+  assert.equal(other.received, 4);
+});
+
+Deno.test("FairInput hands an error from process to onError, closes that queue, serves the rest", () => {
+  const schedule = new ManualSchedule();
+  const errors: unknown[] = [];
+  const fair = fairInput(schedule, { quantumBytes: 4, onError: (error) => errors.push(error) });
+  const good = new PatternSink();
+  const bad = fair.register((chunk) => {
+    if (chunk[0] === 9) throw new Error("parser exploded");
+  });
+  const ok = fair.register(good.process);
+  bad.push(new Uint8Array([1, 1, 1, 1, 9, 9, 9, 9, 1, 1]));
+  ok.push(pattern(0, 8));
+  schedule.runAll();
+  assert.equal(errors.length, 1);
+  assert.equal((errors[0] as Error).message, "parser exploded");
+  assert.equal(bad.closed, true);
+  assert.equal(bad.queuedBytes, 0);
+  assert.equal(good.received, 8);
+  assert.equal(fair.queuedBytes, 0);
+});
+
+Deno.test("FairInput without onError rethrows from push() or after the round, and stays usable", () => {
+  const schedule = new ManualSchedule();
+  const fair = fairInput(schedule, { quantumBytes: 4 });
+  const failing = fair.register(() => {
+    throw new Error("sync failure");
+  });
+  assert.throws(() => failing.push(new Uint8Array(2)), { message: "sync failure" });
+  assert.equal(failing.closed, true);
+
+  let calls = 0;
+  const later = fair.register((chunk) => {
+    calls++;
+    if (chunk[0] === 9) throw new Error("round failure");
+  });
+  const good = new PatternSink();
+  const ok = fair.register(good.process);
+  later.push(new Uint8Array([1, 1, 1, 1, 9]));
+  ok.push(pattern(0, 8));
+  assert.throws(() => schedule.runOne(), { message: "round failure" });
+  // The round finished (the other queue had its quantum) and the next one is
+  // scheduled before the error surfaced.
+  assert.equal(good.received, 4);
+  assert.equal(calls, 2);
+  assert.equal(later.closed, true);
+  assert.equal(schedule.tasks.length, 1);
+  schedule.runAll();
+  assert.equal(good.received, 8);
+  ok.push(pattern(8, 2)); // idle again
+  assert.equal(good.received, 10);
+});
+
+Deno.test("FairInput yields with setImmediate by default and drains", async () => {
+  const fair = new FairInput({ quantumBytes: 16 * KIB });
+  const big = new PatternSink();
+  const small = new PatternSink();
+  const done = Promise.withResolvers<void>();
+  let bigAtSmall = -1;
+  const flood = fair.register((chunk) => {
+    big.process(chunk);
+    if (big.received === 1024 * KIB) done.resolve();
+  });
+  const chat = fair.register((chunk) => {
+    small.process(chunk);
+    bigAtSmall = big.received;
+  });
+  flood.push(pattern(0, 1024 * KIB));
+  chat.push(pattern(0, 100));
+  assert.equal(big.received, 16 * KIB); // the first quantum, synchronously
+  assert.equal(small.received, 0);
+  await done.promise;
+  assert.equal(small.received, 100);
+  assert.equal(bigAtSmall, 32 * KIB); // served in the first round, after one more quantum
+  assert.equal(fair.queuedBytes, 0);
+  assert.equal(fair.waitingQueues, 0);
+});
+
+Deno.test("FairInput keeps every other queue scheduled when onError or resume() throws", () => {
+  const schedule = new ManualSchedule();
+  const fair = fairInput(schedule, {
+    quantumBytes: 4,
+    maxQueuedQuanta: 1,
+    onError: (error) => {
+      throw new Error(`wrapped: ${(error as Error).message}`);
+    },
+  });
+  const brokenTransport = {
+    pause() {},
+    resume() {
+      throw new Error("socket gone");
+    },
+  };
+  const broken = fair.register(() => {}, brokenTransport);
+  const good = new PatternSink();
+  const ok = fair.register(good.process);
+  broken.push(new Uint8Array(12)); // 4 B now, 8 B queued: over the cap, paused
+  assert.equal(broken.paused, true);
+  ok.push(pattern(0, 12));
+  // broken drains to 4 B, resume() throws, onError throws: rethrown after the round.
+  assert.throws(() => schedule.runOne(), { message: "wrapped: socket gone" });
+  assert.equal(broken.closed, true);
+  assert.equal(good.received, 4); // served in the same round
+  assert.equal(schedule.tasks.length, 1);
+  schedule.runAll();
+  assert.equal(good.received, 12);
+  assert.equal(fair.queuedBytes, 0);
+});
