@@ -842,6 +842,9 @@ export class Framer {
             question = c === QUESTION ? 1 : 0;
           }
           this.#brackets = question;
+          if (this.#prev + i - seg > MAX_DECLARATION) {
+            return this.#fail("not-well-formed", "Cannot accept so long an XML declaration");
+          }
           if (i === lim) break;
           i++;
           if (!this.#declarationEnd(b, seg, i)) return false;
@@ -983,9 +986,7 @@ export class Framer {
     this.#state = S_DATA;
     this.#declAllowed = false;
     let text = "";
-    if (bytes.length <= MAX_DECLARATION) {
-      for (let k = 0; k < bytes.length; k++) text += String.fromCharCode(bytes[k]!);
-    }
+    for (let k = 0; k < bytes.length; k++) text += String.fromCharCode(bytes[k]!);
     const match = DECL_REGEXP.exec(text);
     if (match === null) {
       this.#fail("not-well-formed", "Cannot parse the XML declaration");

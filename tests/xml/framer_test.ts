@@ -189,6 +189,9 @@ Deno.test("Framer rejects an XML declaration in another encoding or out of place
   ]);
   const long = `<?xml version='1.0' ${" ".repeat(600)}?>`;
   assert.deepStrictEqual(frame([encoder.encode(long)]), ["error not-well-formed"]);
+  // Refused once past 512 bytes, long before the 4000-byte hard limit.
+  const endless = encoder.encode(`<?xml version='1.0'${" ".repeat(3000)}`);
+  assert.deepStrictEqual(frameAnySplit(endless), ["error not-well-formed"]);
 });
 
 Deno.test("Framer enforces restricted XML in stanzas and between them", () => {
