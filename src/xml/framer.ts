@@ -327,7 +327,9 @@ export class Framer {
    */
   write(chunk: Uint8Array): void {
     if (this.#writing) {
-      (this.#queue ??= []).push(chunk);
+      // From a sink callback: queued behind the current chunk (copied, as the
+      // caller may reuse its buffer once this call returns).
+      (this.#queue ??= []).push(chunk.slice());
       return;
     }
     this.#writing = true;
@@ -897,7 +899,7 @@ export class Framer {
     this.#bufLen = need;
   }
 
-  /** The first `count` bytes of the unit ending at `end` in this chunk. */
+  /** The unit's first `count` bytes; it starts at `seg` in this chunk, or in the buffer. */
   #unitBytes(b: Uint8Array, seg: number, count: number): Uint8Array {
     if (this.#prev === 0) return b.subarray(seg, seg + count);
     if (count > this.#bufLen) this.#append(b, seg, seg + count - this.#bufLen);
