@@ -815,7 +815,11 @@ Deno.test("createStreamParser() queues a write() made from inside a callback", (
     streamStart() {},
     stanza(stanza) {
       names.push(stanza.name);
-      if (stanza.name === "a") parser.write(encoder.encode("<c/>"));
+      if (stanza.name === "a") {
+        const reused = encoder.encode("<c/>");
+        parser.write(reused);
+        reused.set(encoder.encode("<x/>")); // the caller reuses its buffer at once
+      }
     },
     oversizedStanza() {},
     streamEnd() {},
