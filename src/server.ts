@@ -33,6 +33,12 @@ import type { Transport, TransportType } from "./transport/transport.ts";
 import { el, type Element } from "./xml/element.ts";
 import { NS_CLIENT } from "./xml/ns.ts";
 import type { ParserLimits } from "./xml/stream_parser.ts";
+import { errorReply } from "./errors/stanza_error.ts";
+import { LimitEngine, type LimitEvent, type LimitsSnapshot } from "./limits/limit_engine.ts";
+import type { BanEntry, BanOptions } from "./limits/ban_list.ts";
+import type { PressureLevel } from "./limits/connection_guard.ts";
+import type { RuleTarget } from "./limits/stanza_rules.ts";
+import type { LimitsConfig } from "./config/schema.ts";
 
 /** Events an embedding app can subscribe to through {@linkcode XmppServer.events}. */
 export interface ServerEvents {
@@ -48,6 +54,22 @@ export interface ServerEvents {
   stanza: { session: C2sSession; stanza: Element };
   /** A stream ended. */
   closed: { session: C2sSession; error: StreamError | undefined };
+  /** A XEP-0205 limit triggered (or would have, in report mode). */
+  limit: LimitEvent;
+}
+
+/** Runtime control of the XEP-0205 limits, through {@linkcode XmppServer.limits}. */
+export interface LimitsAdmin {
+  /** Live limiter state: sessions, open connections per address, bans, hits by limit. */
+  snapshot(): LimitsSnapshot;
+  /** Refuses an address or CIDR from now on and closes its open streams. */
+  ban(addressOrCidr: string, options?: BanOptions): BanEntry;
+  /** Lifts a runtime ban. */
+  unban(addressOrCidr: string): boolean;
+  /** Replaces the `limits:` section at runtime; live sessions follow. Throws `ConfigError`. */
+  update(limits: unknown): LimitsConfig;
+  /** Sets the overload level by hand (0 none to 3 shed unauthenticated streams). */
+  setPressure(level: PressureLevel): void;
 }
 
 /** Things only code (not YAML) can supply. */
@@ -68,6 +90,9 @@ export interface ListenerAddress {
 }
 
 const UNLIMITED = Number.MAX_SAFE_INTEGER;
+const LAG_PROBE_MS = 1000;
+const SELF = { target: "self", recipient: undefined } as const;
+const LOCAL_HOST = { target: "local", recipient: undefined } as const;
 
 function orUnlimited(value: number | null): number {
   return value ?? UNLIMITED;
@@ -146,6 +171,9 @@ export class XmppServer implements AsyncDisposable {
   #policy: StreamPolicy;
   #host: SessionHost;
   #sweep: TimerId | undefined;
+  #lagTimer: TimerId | undefined;
+  #engine: LimitEngine;
+  #limitsAdmin: LimitsAdmin;
   #started = false;
   #stopping: Promise<void> | undefined;
 
@@ -182,6 +210,24 @@ export class XmppServer implements AsyncDisposable {
     });
     this.#policy = streamPolicy(this.config);
     this.#host = this.#sessionHost();
+    this.#engine = new LimitEngine(this.config, {
+      timers: this.#timers,
+      log: this.log,
+      emit: (event) => this.events.emit("limit", event),
+    });
+    this.#engine.onApply = (state) => {
+      for (const session of this.#sessions) {
+        if (session.limits !== state) continue;
+        session.setParserLimits(this.#engine.parserLimits(state));
+        session.sendBufferBytes = this.#engine.sendBuffer(state);
+      }
+    };
+    this.#limitsAdmin = this.#adminApi();
+  }
+
+  /** Runtime control and live state of the XEP-0205 limits. */
+  get limits(): LimitsAdmin {
+    return this.#limitsAdmin;
   }
 
   /** The listening addresses, once started (port 0 resolves to the real port). */
@@ -307,6 +353,7 @@ export class XmppServer implements AsyncDisposable {
       });
     }
     this.#scheduleSweep();
+    this.#watchLag(this.#timers.now());
   }
 
   /**
@@ -320,8 +367,19 @@ export class XmppServer implements AsyncDisposable {
       transport.destroy();
       return undefined;
     }
-    const session = new C2sSession(this.#host, transport);
+    // XEP-0205 §2.1-2.2: refused connections are closed before any byte is read.
+    const limits = this.#engine.admit(transport.remoteAddress, transport.type);
+    if (limits === undefined) {
+      transport.destroy();
+      return undefined;
+    }
+    const session = new C2sSession(this.#host, transport, limits);
     this.#sessions.add(session);
+    this.#engine.connectInput(
+      limits,
+      { karma: session.pauseHandle(), fair: session.pauseHandle() },
+      (bytes) => session.receive(bytes),
+    );
     return session;
   }
 
@@ -336,6 +394,7 @@ export class XmppServer implements AsyncDisposable {
 
   async #stop(): Promise<void> {
     if (this.#sweep !== undefined) this.#timers.clear(this.#sweep);
+    if (this.#lagTimer !== undefined) this.#timers.clear(this.#lagTimer);
     await Promise.all(this.#listeners.map(({ listener }) => listener.close()));
     const sessions = [...this.#sessions];
     for (const session of sessions) session.close(new StreamError("system-shutdown"));
@@ -403,6 +462,64 @@ export class XmppServer implements AsyncDisposable {
     }, interval);
   }
 
+  // Event-loop lag is the overload signal: a late timer means the process is
+  // saturated, so new unauthenticated work is refused first (XEP-0205 spirit).
+  #watchLag(expectedAt: number): void {
+    const next = expectedAt + LAG_PROBE_MS;
+    this.#lagTimer = this.#timers.set(() => {
+      const level = this.#engine.observeLag(Math.max(0, this.#timers.now() - next));
+      if (level === 3) this.#shed();
+      if (this.#stopping === undefined) this.#watchLag(this.#timers.now());
+    }, LAG_PROBE_MS);
+  }
+
+  #shed(): void {
+    for (const session of [...this.#sessions]) {
+      if (session.limits !== undefined && this.#engine.shouldShed(session.limits)) {
+        session.close(new StreamError("resource-constraint", { text: "Server overloaded" }));
+      }
+    }
+  }
+
+  #adminApi(): LimitsAdmin {
+    return {
+      snapshot: () => this.#engine.snapshot(),
+      ban: (addressOrCidr, options) => {
+        const entry = this.#engine.ban(addressOrCidr, options);
+        for (const session of [...this.#sessions]) {
+          if (this.#engine.isBanned(session.transport.remoteAddress)) {
+            session.close(new StreamError("policy-violation", { text: "Banned" }));
+          }
+        }
+        return entry;
+      },
+      unban: (addressOrCidr) => this.#engine.unban(addressOrCidr),
+      update: (limits) => this.#engine.update(limits),
+      setPressure: (level) => {
+        this.#engine.setPressure(level);
+        if (level === 3) this.#shed();
+      },
+    };
+  }
+
+  /** Who a stanza is for, as the stanza rules and the recipient limit see it. */
+  #target(
+    session: C2sSession,
+    stanza: Element,
+  ): { target: RuleTarget; recipient: string | undefined } {
+    const to = stanza.attrs.to;
+    if (to === undefined) return SELF;
+    const jid = Jid.tryParse(to);
+    if (jid === undefined) return SELF;
+    if (jid.domain !== this.config.domain) {
+      return { target: "remote", recipient: jid.bare().toString() };
+    }
+    if (jid.local === undefined) return LOCAL_HOST;
+    const bare = jid.bare().toString();
+    if (bare === session.bareKey) return SELF;
+    return { target: "local", recipient: bare };
+  }
+
   #sweepSessions(): void {
     const now = this.#timers.now();
     const negotiation = this.config.timeouts.negotiation;
@@ -426,8 +543,12 @@ export class XmppServer implements AsyncDisposable {
       after: (delayMs, callback) => {
         this.#timers.set(callback, delayMs);
       },
-      input: (session, bytes) => session.receive(bytes),
-      authAttempt: () => true,
+      input: (session, bytes) => {
+        if (session.limits === undefined) session.receive(bytes);
+        else this.#engine.input(session.limits, bytes);
+      },
+      authAttempt: (session) =>
+        session.limits === undefined ? 0 : this.#engine.authAttempt(session.limits),
       mechanisms: (encrypted) => encrypted ? this.#mechanismsTls : this.#mechanismsPlain,
       authenticated: (session, username, mechanism) => {
         this.log.info("authenticated", {
@@ -436,6 +557,9 @@ export class XmppServer implements AsyncDisposable {
           username,
           mechanism,
         });
+        if (session.limits !== undefined) {
+          this.#engine.authenticated(session.limits, username + "@" + domain, mechanism);
+        }
         this.events.emit("authenticated", { session, username, mechanism });
       },
       authFailed: (session, condition, mechanism) => {
@@ -446,15 +570,21 @@ export class XmppServer implements AsyncDisposable {
           mechanism,
         });
         this.events.emit("auth-failure", { session, condition, mechanism });
-        return 0;
+        return session.limits === undefined ? 0 : this.#engine.authFailed(session.limits);
       },
       bind: (session, requested) => this.#bind(session, requested),
       route: (session, stanza) => {
+        if (session.limits !== undefined) {
+          const { target, recipient } = this.#target(session, stanza);
+          const refused = this.#engine.checkOutbound(session.limits, stanza, target, recipient);
+          if (refused !== undefined) return session.send(errorReply(stanza, refused, domain));
+        }
         if (this.events.emit("stanza", { session, stanza })) return;
         this.#router.route(session, stanza);
       },
       closed: (session, error) => {
         this.#sessions.delete(session);
+        if (session.limits !== undefined) this.#engine.release(session.limits);
         this.#registry.remove(session);
         if (session.available) {
           // RFC 6121 §4.5.2: the server sends unavailable presence on the client's behalf.
@@ -488,6 +618,14 @@ export class XmppServer implements AsyncDisposable {
     }
     const bare = base.toString();
     const replaced = this.#registry.get(bare, jid.resource!);
+    if (session.limits !== undefined) {
+      const refused = this.#engine.checkBind(
+        session.limits,
+        this.#registry.countResources(bare),
+        replaced !== undefined,
+      );
+      if (refused !== undefined) return refused;
+    }
     if (replaced !== undefined && replaced !== session) {
       // RFC 6120 §7.7.2.2: the new session wins; the old one gets <conflict/>.
       this.#registry.remove(replaced);

@@ -164,6 +164,8 @@ const BANDWIDTH_SHAPE = {
   rate: limitOrUnlimited(rate({ min: 1 })),
   burst: bytes({ min: 1 }),
   per_account: bool(),
+  penalty_rate: limitOrUnlimited(rate({ min: 1 })),
+  recovery: duration(),
   mode: OPTIONAL_MODE,
 };
 
@@ -178,6 +180,11 @@ const BANDWIDTH = unlimitedAs(
       burst: "100KiB",
       // false: one budget per connection; true: shared by an account's connections.
       per_account: false,
+      // The karma penalty: after a connection overruns its budget it refills at
+      // this lower rate until `recovery` has passed without another overrun.
+      // "unlimited" (the default) means no penalty: a plain token bucket.
+      penalty_rate: "unlimited",
+      recovery: "0s",
     },
   }),
   "rate",

@@ -11,6 +11,8 @@ import type { Logger } from "../core/log.ts";
 import { errorReply, StanzaError } from "../errors/stanza_error.ts";
 import { StreamError } from "../errors/stream_error.ts";
 import type { Jid } from "../jid/jid.ts";
+import type { SessionLimitState } from "../limits/limit_engine.ts";
+import { PauseGate, type PauseHandle } from "../transport/pause_gate.ts";
 import type { Transport } from "../transport/transport.ts";
 import { el, type Element } from "../xml/element.ts";
 import { NS_BIND, NS_CLIENT, NS_SASL, NS_SESSION, NS_TLS } from "../xml/ns.ts";
@@ -59,8 +61,11 @@ export interface SessionHost {
   input(session: C2sSession, bytes: Uint8Array): void;
   /** The SASL mechanisms to offer on a stream that is or is not encrypted. */
   mechanisms(encrypted: boolean): ReadonlyMap<string, SaslMechanism>;
-  /** Whether a new SASL attempt may start now (XEP-0205 tarpit). */
-  authAttempt(session: C2sSession): boolean;
+  /**
+   * Whether a new SASL attempt may start: `false` refuses it with
+   * `<temporary-auth-failure/>`, a number is how long to hold it first (XEP-0205 tarpit).
+   */
+  authAttempt(session: C2sSession): number | false;
   /** Authentication succeeded. */
   authenticated(session: C2sSession, username: string, mechanism: string): void;
   /** One SASL attempt failed; returns how long to wait before answering (tarpit). */
@@ -122,6 +127,8 @@ export class C2sSession {
   presence: Element | undefined;
   /** Outgoing bytes queued before the stream is closed; `null` for no cap. */
   sendBufferBytes: number | null;
+  /** The XEP-0205 limiter state the server keeps for this stream. */
+  limits: SessionLimitState | undefined;
 
   #host: SessionHost;
   #parser: XmlStreamParser;
@@ -131,20 +138,26 @@ export class C2sSession {
   #busy = false;
   #backlog: Element[] = [];
   #parserLimits: ParserLimits;
+  #gate: PauseGate;
+  #pause: PauseHandle;
 
   /**
    * Starts a stream over `transport`.
    *
    * @param host The server side the stream reports to.
    * @param transport The connection.
+   * @param limits The limiter state admitted for this connection.
    */
-  constructor(host: SessionHost, transport: Transport) {
+  constructor(host: SessionHost, transport: Transport, limits?: SessionLimitState) {
     this.#host = host;
     this.transport = transport;
     this.id = crypto.randomUUID();
     this.openedAt = host.now();
     this.lastActivity = this.openedAt;
     this.sendBufferBytes = host.policy.sendBufferBytes;
+    this.limits = limits;
+    this.#gate = new PauseGate(transport);
+    this.#pause = this.#gate.handle();
     this.#parserLimits = host.policy.preAuthLimits;
     this.#parser = createStreamParser(this.#parserHandler(), { limits: this.#parserLimits });
     transport.attach({
@@ -154,6 +167,14 @@ export class C2sSession {
       },
       closed: () => this.#finish(undefined),
     });
+  }
+
+  /**
+   * A switch that pauses reading for one more party (a limiter); reading
+   * resumes only when no party holds it paused.
+   */
+  pauseHandle(): PauseHandle {
+    return this.#gate.handle();
   }
 
   /** Parses bytes the host has let through. */
@@ -353,7 +374,7 @@ export class C2sSession {
       return this.close();
     }
     // Stop reading before <proceed/> so no plaintext byte crosses the upgrade.
-    this.transport.pause();
+    this.#pause.pause();
     this.#parser.halt();
     this.#phase = "tls";
     this.send(el("proceed", { xmlns: NS_TLS }));
@@ -363,7 +384,7 @@ export class C2sSession {
         this.#phase = "opening";
         this.#headerSent = false;
         this.#parser.reset();
-        this.transport.resume();
+        this.#pause.resume();
       },
       (error: unknown) => {
         this.#host.log.info("tls-failed", {
@@ -385,16 +406,23 @@ export class C2sSession {
       this.send(el("failure", { xmlns: NS_SASL }, el("encryption-required")));
       return;
     }
-    if (element.name === "auth" && !this.#host.authAttempt(this)) {
+    const hold = element.name === "auth" ? this.#host.authAttempt(this) : 0;
+    if (hold === false) {
       // XEP-0205: an address that keeps failing is refused for a while; the account is never locked.
       this.send(el("failure", { xmlns: NS_SASL }, el("temporary-auth-failure")));
       return;
     }
     this.#sasl ??= new SaslNegotiation({ maxFailures: this.#host.policy.maxAuthFailures });
-    const sasl = this.#sasl;
-    const offered = this.#host.mechanisms(this.transport.encrypted);
     this.#busy = true;
-    this.transport.pause();
+    this.#pause.pause();
+    if (hold > 0) this.#host.after(hold, () => this.#runSasl(element));
+    else this.#runSasl(element);
+  }
+
+  #runSasl(element: Element): void {
+    const sasl = this.#sasl;
+    if (this.#phase === "closed" || sasl === undefined) return;
+    const offered = this.#host.mechanisms(this.transport.encrypted);
     sasl.handle(element, offered, { encrypted: this.transport.encrypted }).then(
       (result) => {
         if (this.#phase === "closed") return;
@@ -412,7 +440,7 @@ export class C2sSession {
           this.setParserLimits(this.#host.policy.authLimits);
           this.#parser.reset();
           this.#host.authenticated(this, result.username, result.mechanism);
-          this.transport.resume();
+          this.#pause.resume();
           return;
         }
         this.#resumeAfterStep();
@@ -449,7 +477,7 @@ export class C2sSession {
     const backlog = this.#backlog;
     this.#backlog = [];
     for (const element of backlog) this.#onElement(element);
-    if (this.#phase !== "closed" && !this.#busy) this.transport.resume();
+    if (this.#phase !== "closed" && !this.#busy) this.#pause.resume();
   }
 
   #preBindIq(iq: Element): void {

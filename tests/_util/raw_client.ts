@@ -3,6 +3,7 @@
 // tiny SCRAM and framing) so that tests check the server, not themselves.
 
 import { createHash, createHmac, pbkdf2Sync, randomBytes } from "node:crypto";
+import { connect as netConnect, type Socket } from "node:net";
 
 const decoder = new TextDecoder();
 const encoder = new TextEncoder();
@@ -24,6 +25,17 @@ export class RawClient implements AsyncDisposable {
 
   static async connect(port: number, hostname = "127.0.0.1"): Promise<RawClient> {
     return new RawClient(await Deno.connect({ hostname, port }));
+  }
+
+  /** Connects from a chosen local address (any of 127.0.0.0/8 is loopback on Linux). */
+  static connectFrom(port: number, localAddress: string): Promise<RawClient> {
+    return new Promise((resolve, reject) => {
+      const socket = netConnect({ host: "127.0.0.1", port, localAddress }, () => {
+        socket.off("error", reject);
+        resolve(new RawClient(socketConn(socket)));
+      });
+      socket.once("error", reject);
+    });
   }
 
   /** Direct TLS to `hostname` (which must name the certificate and resolve to the listener). */
@@ -205,4 +217,40 @@ export class RawClient implements AsyncDisposable {
     this.close();
     await this.#pending;
   }
+}
+
+/** The part of Deno.Conn the client uses, over a node:net socket. */
+function socketConn(socket: Socket): Deno.Conn {
+  const chunks: Uint8Array[] = [];
+  let ended = false;
+  let wake: (() => void) | undefined;
+  socket.on("data", (chunk: Uint8Array) => {
+    chunks.push(chunk);
+    wake?.();
+  });
+  socket.on("close", () => {
+    ended = true;
+    wake?.();
+  });
+  socket.on("error", () => {});
+  const conn = {
+    async read(buffer: Uint8Array): Promise<number | null> {
+      while (chunks.length === 0 && !ended) await new Promise<void>((resolve) => (wake = resolve));
+      const chunk = chunks.shift();
+      if (chunk === undefined) return null;
+      const n = Math.min(buffer.length, chunk.length);
+      buffer.set(chunk.subarray(0, n));
+      if (n < chunk.length) chunks.unshift(chunk.subarray(n));
+      return n;
+    },
+    write(data: Uint8Array): Promise<number> {
+      return new Promise((resolve, reject) =>
+        socket.write(data, (error) => (error ? reject(error) : resolve(data.length)))
+      );
+    },
+    close(): void {
+      socket.destroy();
+    },
+  };
+  return conn as unknown as Deno.Conn;
 }

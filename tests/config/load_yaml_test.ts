@@ -217,6 +217,8 @@ Deno.test("parseConfigYaml() gives the same object as the equivalent code", () =
     rate: 1_048_576,
     burst: 4_194_304,
     per_account: true,
+    penalty_rate: null,
+    recovery: 0,
     mode: "enforce",
   });
 });

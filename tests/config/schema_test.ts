@@ -67,7 +67,14 @@ const EXPECTED_DEFAULTS: ServerConfig = {
       max_elements_per_stanza: 4096,
     },
     distinct_recipients: { max: 100, window: 60_000, mode: "enforce" },
-    bandwidth: { rate: 10_240, burst: 102_400, per_account: false, mode: "enforce" },
+    bandwidth: {
+      rate: 10_240,
+      burst: 102_400,
+      per_account: false,
+      penalty_rate: null,
+      recovery: 0,
+      mode: "enforce",
+    },
     presence_broadcasts: { max: 10, window: 60_000, mode: "enforce" },
     send_buffer: 1_048_576,
     offline_messages_per_account: 100,
@@ -229,7 +236,14 @@ Deno.test("resolveConfig() resolves a full configuration", () => {
     bots: {
       match: { jids: ["*@bots.example.org"], connection: ["tcp", "tls"] },
       limits: {
-        bandwidth: { rate: 1_048_576, burst: 102_400, per_account: false, mode: "report" },
+        bandwidth: {
+          rate: 1_048_576,
+          burst: 102_400,
+          per_account: false,
+          penalty_rate: null,
+          recovery: 0,
+          mode: "report",
+        },
         stanza_size: null,
         mode: "report",
       },
@@ -290,6 +304,8 @@ Deno.test("limit modes are inherited from the limit, then its class, then limits
     rate: 10_240,
     burst: 10_240,
     per_account: false,
+    penalty_rate: null,
+    recovery: 0,
     mode: "enforce",
   });
   assert.deepEqual(strict.presence_broadcasts, { max: 5, window: 60_000, mode: "report" });
@@ -345,6 +361,8 @@ Deno.test("window limits, bandwidth and sizes accept unlimited", () => {
     rate: null,
     burst: 102_400,
     per_account: false,
+    penalty_rate: null,
+    recovery: 0,
     mode: "enforce",
   });
   assert.equal(limits.stanza_size, null);
@@ -606,7 +624,14 @@ Deno.test("classes keep their written order and check names, matches and overrid
     stanza_size: 524_288,
     stanza_size_stream_error: 2_097_152,
     distinct_recipients: { max: 100, window: 10_000, mode: "enforce" },
-    bandwidth: { rate: 10_240, burst: 102_400, per_account: true, mode: "enforce" },
+    bandwidth: {
+      rate: 10_240,
+      burst: 102_400,
+      per_account: true,
+      penalty_rate: null,
+      recovery: 0,
+      mode: "enforce",
+    },
     presence_broadcasts: { max: null, window: 60_000, mode: "enforce" },
     send_buffer: 4_194_304,
     offline_messages_per_account: null,

@@ -1,0 +1,438 @@
+// Every XEP-0205 limit over real sockets with tight limits and a manual clock,
+// asserting the exact replies of shared/xep-0205-wire.md.
+
+import assert from "node:assert/strict";
+import { connect as netConnect } from "node:net";
+import { ManualClock } from "../../src/testing/manual_clock.ts";
+import type { LimitEvent } from "../../src/limits/limit_engine.ts";
+import { RawClient, STREAM_OPEN } from "../_util/raw_client.ts";
+import { startTestServer } from "../_util/test_server.ts";
+import type { ServerConfigInput } from "../../src/config/schema.ts";
+
+const NS_STANZAS = "urn:ietf:params:xml:ns:xmpp-stanzas";
+const NS_STREAM_ERRORS = "urn:ietf:params:xml:ns:xmpp-streams";
+const OPEN: ServerConfigInput = {
+  tls: { required: false },
+  auth: { allow_plain_without_tls: true },
+};
+
+function limits(extra: NonNullable<ServerConfigInput["limits"]>): ServerConfigInput {
+  return { ...OPEN, limits: extra };
+}
+
+function events(
+  t: { server: { events: { on(name: "limit", h: (e: LimitEvent) => void): Disposable } } },
+) {
+  const seen: LimitEvent[] = [];
+  t.server.events.on("limit", (event) => {
+    seen.push(event);
+  });
+  return seen;
+}
+
+/** Connects from a chosen loopback address (127.0.0.0/8 is all loopback on Linux). */
+function connectFrom(
+  port: number,
+  localAddress: string,
+): Promise<{ data: Promise<string>; close(): void }> {
+  return new Promise((resolve, reject) => {
+    const socket = netConnect({ host: "127.0.0.1", port, localAddress }, () => {
+      let text = "";
+      const data = new Promise<string>((done) => {
+        socket.on("data", (chunk) => (text += String(chunk)));
+        socket.on("close", () => done(text));
+        socket.on("error", () => {});
+      });
+      resolve({ data, close: () => socket.destroy() });
+    });
+    socket.once("error", reject);
+  });
+}
+
+async function refusedAtAccept(port: number): Promise<boolean> {
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+  try {
+    await conn.write(new TextEncoder().encode(STREAM_OPEN()));
+  } catch {
+    // the server may already have closed it
+  }
+  const buffer = new Uint8Array(1024);
+  let received = 0;
+  try {
+    for (;;) {
+      const n = await conn.read(buffer);
+      if (n === null) break;
+      received += n;
+      if (received > 0) break;
+    }
+  } catch {
+    // reset by peer counts as refused
+  } finally {
+    conn.close();
+  }
+  return received === 0;
+}
+
+Deno.test("connections_per_ip closes the connection over the limit at accept, before any stream header", async () => {
+  await using t = await startTestServer(limits({ connections_per_ip: 2 }));
+  const seen = events(t);
+  await using a = await RawClient.connect(t.port);
+  await using b = await RawClient.connect(t.port);
+  await a.open();
+  await b.open();
+  assert.equal(await refusedAtAccept(t.port), true);
+  a.close();
+  await a.readToEnd().catch(() => "");
+  await waitFor(() => t.server.connectionCount === 1);
+  assert.equal(await refusedAtAccept(t.port), false);
+  assert.equal(seen[0]?.limit, "connections_per_ip");
+  assert.equal(seen[0]?.ip, "127.0.0.1");
+  assert.equal(seen[0]?.max, 2);
+});
+
+Deno.test("connection_attempts_per_ip refuses within the window and admits after it", async () => {
+  const clock = new ManualClock();
+  await using t = await startTestServer(
+    limits({ connection_attempts_per_ip: { max: 3, window: "1m" } }),
+    { timers: clock },
+  );
+  for (let i = 0; i < 3; i++) {
+    assert.equal(await refusedAtAccept(t.port), false, `attempt ${i + 1}`);
+  }
+  assert.equal(await refusedAtAccept(t.port), true);
+  clock.advance(120_000);
+  assert.equal(await refusedAtAccept(t.port), false);
+});
+
+Deno.test("connections from another address are not limited by one address's flood", async () => {
+  await using t = await startTestServer(limits({ connections_per_ip: 1 }));
+  await using a = await RawClient.connect(t.port);
+  await a.open();
+  assert.equal(await refusedAtAccept(t.port), true);
+  const other = await connectFrom(t.port, "127.0.0.2");
+  other.close();
+  await other.data;
+});
+
+Deno.test("unauthenticated_connections caps streams that have not authenticated", async () => {
+  await using t = await startTestServer(limits({ unauthenticated_connections: 2 }));
+  await using a = await RawClient.connect(t.port);
+  await using b = await RawClient.connect(t.port);
+  await a.open();
+  await b.open();
+  assert.equal(await refusedAtAccept(t.port), true);
+  await b.send(
+    `<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>${
+      btoa("\0bob\0bob-secret")
+    }</auth>`,
+  );
+  await b.readUntil(/<success[^>]*\/>|<\/success>/);
+  assert.equal(await refusedAtAccept(t.port), false);
+});
+
+Deno.test("pre_auth_stanza_size closes an unauthenticated stream whose stanza passes it", async () => {
+  await using t = await startTestServer(limits({ pre_auth_stanza_size: "1KiB" }));
+  await using client = await RawClient.connect(t.port);
+  await client.open();
+  await client.send(
+    `<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>${"A".repeat(2000)}</auth>`,
+  );
+  assert.equal(
+    await client.readToEnd(),
+    `<stream:error><policy-violation xmlns="${NS_STREAM_ERRORS}"/><stanza-too-big xmlns="urn:xmpp:errors"/></stream:error></stream:stream>`,
+  );
+});
+
+Deno.test("auth_failures_per_ip tarpits failures, then refuses SASL; success clears; accounts are never locked", async () => {
+  const clock = new ManualClock();
+  await using t = await startTestServer(
+    {
+      ...limits({ auth_failures_per_ip: { max: 3, window: "5m" } }),
+      auth: { allow_plain_without_tls: true, max_failures_per_stream: 5 },
+    },
+    { timers: clock },
+  );
+  await using client = await RawClient.connect(t.port);
+  await client.open();
+  const bad = `<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>${
+    btoa("\0alice\0wrong")
+  }</auth>`;
+  const failure = `<failure xmlns="urn:ietf:params:xml:ns:xmpp-sasl"><not-authorized/></failure>`;
+  await client.send(bad);
+  assert.equal(await client.readUntil("</failure>"), failure); // the first failure is free
+  await client.send(bad);
+  await assert.rejects(client.readUntil("</failure>", 200)); // held by the tarpit
+  clock.advance(1_000);
+  assert.equal(await client.readUntil("</failure>"), failure);
+  await client.send(bad);
+  await assert.rejects(client.readUntil("</failure>", 200)); // held twice as long
+  clock.advance(1_999);
+  await assert.rejects(client.readUntil("</failure>", 100));
+  clock.advance(1);
+  assert.equal(await client.readUntil("</failure>"), failure);
+  await client.send(bad);
+  assert.equal(
+    await client.readUntil("</failure>"),
+    `<failure xmlns="urn:ietf:params:xml:ns:xmpp-sasl"><temporary-auth-failure/></failure>`,
+  );
+  // The same account still logs in from another address: the address is limited, not the account.
+  await using elsewhere = await RawClient.connectFrom(t.port, "127.0.0.3");
+  assert.equal(await elsewhere.loginPlain("alice", "alice-secret", "home"), "alice@localhost/home");
+  // After the window the address may try again, and a success clears its count.
+  clock.advance(5 * 60_000 + 1);
+  await using later = await RawClient.connect(t.port);
+  assert.equal(await later.loginPlain("alice", "alice-secret", "later"), "alice@localhost/later");
+});
+
+Deno.test("resources_per_account answers the extra bind with resource-constraint and resource-limit-exceeded", async () => {
+  await using t = await startTestServer(limits({ resources_per_account: 2 }));
+  await using one = await RawClient.connect(t.port);
+  await using two = await RawClient.connect(t.port);
+  await one.loginPlain("alice", "alice-secret", "one");
+  await two.loginPlain("alice", "alice-secret", "two");
+  await using three = await RawClient.connect(t.port);
+  await three.open();
+  await three.send(
+    `<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>${
+      btoa("\0alice\0alice-secret")
+    }</auth>`,
+  );
+  await three.readUntil(/<success[^>]*\/>|<\/success>/);
+  await three.open();
+  await three.send(
+    "<iq type='set' id='bind_2'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>someresource</resource></bind></iq>",
+  );
+  assert.equal(
+    await three.readUntil("</iq>"),
+    `<iq type="error" id="bind_2"><bind xmlns="urn:ietf:params:xml:ns:xmpp-bind"><resource>someresource</resource></bind>` +
+      `<error type="cancel"><resource-constraint xmlns="${NS_STANZAS}"/><resource-limit-exceeded xmlns="urn:xmpp:errors"/></error></iq>`,
+  );
+  // Replacing an existing resource is not a new one.
+  await using again = await RawClient.connect(t.port);
+  assert.equal(await again.loginPlain("alice", "alice-secret", "one"), "alice@localhost/one");
+});
+
+Deno.test("distinct_recipients refuses a new recipient over the limit and lets known ones through", async () => {
+  const clock = new ManualClock();
+  await using t = await startTestServer(limits({ distinct_recipients: { max: 2, window: "1m" } }), {
+    timers: clock,
+  });
+  await using iago = await RawClient.connect(t.port);
+  await iago.loginPlain("alice", "alice-secret", "evilos");
+  await iago.send("<message to='romeo@localhost' id='1'><body>1</body></message>");
+  await iago.readUntil("</message>"); // service-unavailable: nobody there, still a recipient
+  await iago.send("<message to='bob@localhost' id='2'><body>2</body></message>");
+  await iago.readUntil("</message>");
+  await iago.send("<message to='juliet@localhost' id='3'><body>3</body></message>");
+  assert.equal(
+    await iago.readUntil("</message>"),
+    `<message type="error" id="3" from="juliet@localhost" to="alice@localhost/evilos"><error type="wait">` +
+      `<unexpected-request xmlns="${NS_STANZAS}"/><too-many-stanzas xmlns="urn:xmpp:errors"/></error></message>`,
+  );
+  await iago.send("<message to='bob@localhost' id='4'><body>4</body></message>");
+  assert.match(await iago.readUntil("</message>"), /<service-unavailable/);
+  clock.advance(60_001);
+  await iago.send("<message to='juliet@localhost' id='5'><body>5</body></message>");
+  assert.match(await iago.readUntil("</message>"), /<service-unavailable/);
+});
+
+Deno.test("presence_broadcasts stops broadcasting over the limit and answers resource-constraint", async () => {
+  const clock = new ManualClock();
+  await using t = await startTestServer(limits({ presence_broadcasts: { max: 2, window: "1m" } }), {
+    timers: clock,
+  });
+  await using client = await RawClient.connect(t.port);
+  await client.loginPlain("alice", "alice-secret", "a");
+  await client.send("<presence/>");
+  await client.send("<presence><show>away</show></presence>");
+  await client.send("<presence id='p3'><show>dnd</show></presence>");
+  assert.equal(
+    await client.readUntil("</presence>"),
+    `<presence type="error" id="p3" from="localhost" to="alice@localhost/a"><error type="wait">` +
+      `<resource-constraint xmlns="${NS_STANZAS}"/></error></presence>`,
+  );
+});
+
+Deno.test("stanza_rules deny a payload with a stanza error and a text, never silence", async () => {
+  await using t = await startTestServer(limits({
+    stanza_rules: [
+      {
+        action: "deny",
+        kind: "iq",
+        payload: "http://jabber.org/protocol/ibb",
+        text: "In-band bytestreams are disabled here",
+      },
+      { action: "deny", to: "remote", error: "policy-violation" },
+    ],
+  }));
+  await using client = await RawClient.connect(t.port);
+  await client.loginPlain("alice", "alice-secret", "a");
+  await client.send(
+    "<iq type='set' id='ibb1' to='bob@localhost/b'><open xmlns='http://jabber.org/protocol/ibb' sid='s' block-size='4096'/></iq>",
+  );
+  assert.equal(
+    await client.readUntil("</iq>"),
+    `<iq type="error" id="ibb1" from="bob@localhost/b" to="alice@localhost/a"><error type="cancel">` +
+      `<not-allowed xmlns="${NS_STANZAS}"/><text xmlns="${NS_STANZAS}">In-band bytestreams are disabled here</text></error></iq>`,
+  );
+  await client.send("<message to='someone@elsewhere.example' id='r1'><body>x</body></message>");
+  assert.match(
+    await client.readUntil("</message>"),
+    /<error type="modify"><policy-violation xmlns="urn:ietf:params:xml:ns:xmpp-stanzas"\/><text/,
+  );
+});
+
+Deno.test("stanza_rules rate-limit roster requests with resource-constraint", async () => {
+  const clock = new ManualClock();
+  await using t = await startTestServer(
+    limits({
+      stanza_rules: [{
+        action: "limit",
+        kind: "iq",
+        type: "get",
+        payload: "jabber:iq:roster",
+        rate: { max: 1, window: "1m" },
+      }],
+    }),
+    { timers: clock },
+  );
+  await using client = await RawClient.connect(t.port);
+  await client.loginPlain("alice", "alice-secret", "a");
+  await client.send("<iq type='get' id='r1'><query xmlns='jabber:iq:roster'/></iq>");
+  assert.doesNotMatch(await client.readUntil("</iq>"), /resource-constraint/);
+  await client.send("<iq type='get' id='r2'><query xmlns='jabber:iq:roster'/></iq>");
+  assert.match(
+    await client.readUntil("</iq>"),
+    /<error type="wait"><resource-constraint xmlns="urn:ietf:params:xml:ns:xmpp-stanzas"\/>/,
+  );
+});
+
+Deno.test("classes give admins unlimited stanza size and announce it per XEP-0478", async () => {
+  await using t = await startTestServer({
+    ...limits({
+      stanza_size: "1KiB",
+      stanza_size_stream_error: "4KiB",
+      classes: {
+        admin: {
+          match: { jids: ["bob@localhost"] },
+          limits: { stanza_size: "unlimited", stanza_size_stream_error: "unlimited" },
+        },
+      },
+    }),
+  });
+  await using bob = await RawClient.connect(t.port);
+  await bob.open();
+  await bob.send(
+    `<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>${
+      btoa("\0bob\0bob-secret")
+    }</auth>`,
+  );
+  await bob.readUntil(/<success[^>]*\/>|<\/success>/);
+  const features = await bob.open();
+  assert.match(
+    features,
+    /<limits xmlns="urn:xmpp:stream-limits:0"><idle-seconds>600<\/idle-seconds><\/limits>/,
+  );
+  await bob.send(
+    "<iq type='set' id='b1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>desk</resource></bind></iq>",
+  );
+  await bob.readUntil("</iq>");
+  await bob.send(`<message to='alice@localhost'><body>${"b".repeat(8000)}</body></message>`);
+  assert.match(await bob.readUntil("</message>"), /service-unavailable/);
+
+  await using alice = await RawClient.connect(t.port);
+  await alice.open();
+  await alice.send(
+    `<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>${
+      btoa("\0alice\0alice-secret")
+    }</auth>`,
+  );
+  await alice.readUntil(/<success[^>]*\/>|<\/success>/);
+  assert.match(await alice.open(), /<max-bytes>1024<\/max-bytes>/);
+});
+
+Deno.test("classes by connection type and auth mechanism make limits stricter", async () => {
+  await using t = await startTestServer(limits({
+    resources_per_account: 5,
+    classes: { plain_users: { match: { auth: ["PLAIN"] }, limits: { resources_per_account: 1 } } },
+  }));
+  await using one = await RawClient.connect(t.port);
+  await one.loginPlain("alice", "alice-secret", "one");
+  await using two = await RawClient.connect(t.port);
+  await two.open();
+  await two.send(
+    `<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>${
+      btoa("\0alice\0alice-secret")
+    }</auth>`,
+  );
+  await two.readUntil(/<success[^>]*\/>|<\/success>/);
+  await two.open();
+  await two.send(
+    "<iq type='set' id='b2'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>two</resource></bind></iq>",
+  );
+  assert.match(await two.readUntil("</iq>"), /resource-limit-exceeded/);
+  await using scram = await RawClient.connect(t.port);
+  assert.equal(
+    await scram.loginScram("alice", "alice-secret", "sha256", "three"),
+    "alice@localhost/three",
+  );
+});
+
+Deno.test("exempt ips are not limited", async () => {
+  await using t = await startTestServer(
+    limits({ connections_per_ip: 1, exempt: { ips: ["127.0.0.1"] } }),
+  );
+  await using a = await RawClient.connect(t.port);
+  await a.open();
+  assert.equal(await refusedAtAccept(t.port), false);
+});
+
+Deno.test("report mode logs and emits what would have been limited without limiting", async () => {
+  await using t = await startTestServer(
+    limits({ mode: "report", connections_per_ip: 1, resources_per_account: 1 }),
+  );
+  const seen = events(t);
+  await using a = await RawClient.connect(t.port);
+  await a.loginPlain("alice", "alice-secret", "one");
+  await using b = await RawClient.connect(t.port);
+  assert.equal(await b.loginPlain("alice", "alice-secret", "two"), "alice@localhost/two");
+  assert.deepEqual(seen.map((e) => [e.limit, e.mode]), [["connections_per_ip", "report"], [
+    "resources_per_account",
+    "report",
+  ]]);
+  assert.ok(
+    t.logs.some((line) =>
+      line.includes('"event":"limit"') && line.includes('"limit":"resources_per_account"')
+    ),
+  );
+});
+
+Deno.test("the admin API bans and unbans an address at runtime", async () => {
+  await using t = await startTestServer(OPEN);
+  t.server.limits.ban("127.0.0.1", { reason: "drill" });
+  assert.equal(await refusedAtAccept(t.port), true);
+  t.server.limits.unban("127.0.0.1");
+  assert.equal(await refusedAtAccept(t.port), false);
+});
+
+Deno.test("the admin API changes limits at runtime for live sessions", async () => {
+  await using t = await startTestServer(limits({ stanza_size: "64KiB" }));
+  await using client = await RawClient.connect(t.port);
+  await client.loginPlain("alice", "alice-secret", "a");
+  t.server.limits.update({ stanza_size: "1KiB", stanza_size_stream_error: "64KiB" });
+  await client.send(
+    `<message to='bob@localhost' id='big'><body>${"x".repeat(2000)}</body></message>`,
+  );
+  assert.match(await client.readUntil("</message>"), /stanza-too-big/);
+  const state = t.server.limits.snapshot();
+  assert.equal(state.sessions, 1);
+  assert.throws(() => t.server.limits.update({ stanza_size: "fast" }), /limits\.stanza_size/);
+});
+
+async function waitFor(predicate: () => boolean, timeoutMs = 2000): Promise<void> {
+  const deadline = performance.now() + timeoutMs;
+  while (!predicate()) {
+    if (performance.now() > deadline) throw new Error("Timed out waiting for condition");
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
