@@ -64,33 +64,33 @@ measure("performance.now (baseline: one clock reading)", () => performance.now()
 // --- karma -------------------------------------------------------------------
 
 const within = new Karma(
-  { rate: 1e12, burst: 1e12, per_account: false, mode: "enforce" },
+  { rate: 1e12, burst: 1e12, per_account: false, penalty_rate: null, recovery: 0, mode: "enforce" },
   { timers: systemTimers },
 );
 measure("karma.consume within budget", () => within.consume(4096), { chunk: 4096 });
 
 const penalised = new Karma(
-  { rate: 1e12, burst: 1e12, per_account: false, mode: "enforce" },
+  { rate: 1e12, burst: 1e12, per_account: false, penalty_rate: null, recovery: 0, mode: "enforce" },
   { timers: systemTimers, penalty: 0.5, recoveryMs: 60_000 },
 );
 measure("karma.consume within budget, penalty configured", () => penalised.consume(4096));
 
 const unlimited = new Karma(
-  { rate: null, burst: 1, per_account: false, mode: "enforce" },
+  { rate: null, burst: 1, per_account: false, penalty_rate: null, recovery: 0, mode: "enforce" },
   { timers: systemTimers },
 );
 measure("karma.consume unlimited", () => unlimited.consume(4096));
 
 const account = new KarmaBucket({ rate: 1e12, burst: 1e12 }, { clock: systemTimers });
 const shared = new Karma(
-  { rate: 1e12, burst: 1e12, per_account: true, mode: "enforce" },
+  { rate: 1e12, burst: 1e12, per_account: true, penalty_rate: null, recovery: 0, mode: "enforce" },
   { timers: systemTimers, shared: account },
 );
 measure("karma.consume shared account budget", () => shared.consume(4096));
 
 let events = 0;
 const reporting = new Karma(
-  { rate: 1000, burst: 1000, per_account: false, mode: "report" },
+  { rate: 1000, burst: 1000, per_account: false, penalty_rate: null, recovery: 0, mode: "report" },
   { timers: systemTimers, onThrottle: () => events++ },
 );
 measure("karma.consume over budget, report mode (event per call)", () => reporting.consume(4096));

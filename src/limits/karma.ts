@@ -381,7 +381,7 @@ function checkLimit(what: string, limit: BandwidthLimit, shared: KarmaBucket | u
  *
  * const timers = new ManualClock();
  * const karma = new Karma(
- *   { rate: 1000, burst: 2000, per_account: false, mode: "enforce" },
+ *   { rate: 1000, burst: 2000, per_account: false, penalty_rate: null, recovery: 0, mode: "enforce" },
  *   { timers },
  * );
  * const calls: string[] = [];

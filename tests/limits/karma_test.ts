@@ -5,7 +5,15 @@ import { Karma, KarmaBucket, type KarmaThrottleEvent } from "../../src/limits/ka
 import { ManualClock } from "../../src/testing/manual_clock.ts";
 
 function limit(overrides: Partial<BandwidthLimit> = {}): BandwidthLimit {
-  return { rate: 1000, burst: 2000, per_account: false, mode: "enforce", ...overrides };
+  return {
+    rate: 1000,
+    burst: 2000,
+    per_account: false,
+    penalty_rate: null,
+    recovery: 0,
+    mode: "enforce",
+    ...overrides,
+  };
 }
 
 class FakeTransport {
