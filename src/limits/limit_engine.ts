@@ -15,6 +15,7 @@ import {
   type LimitsConfig,
   resolveConfig,
   type ServerConfig,
+  type WindowLimit,
 } from "../config/schema.ts";
 import { StanzaError } from "../errors/stanza_error.ts";
 import type { Element } from "../xml/element.ts";
@@ -36,7 +37,7 @@ import {
   type SessionFacts,
 } from "./policy.ts";
 import type { RuleCounters, RuleTarget } from "./stanza_rules.ts";
-import { WindowCounter } from "./window_counter.ts";
+import { WindowCounter, WindowCounterTable } from "./window_counter.ts";
 import { FairInput, type FairInputQueue } from "./fair_input.ts";
 import { Karma, KarmaBucket } from "./karma.ts";
 import type { Pausable } from "../transport/pause_gate.ts";
@@ -114,6 +115,12 @@ export interface LimitsSnapshot {
   bans: BanEntry[];
   /** Limit events since start, by limit name. */
   hits: Record<string, number>;
+}
+
+/** A per-sender rate limit on one amplifier, made by {@linkcode LimitEngine.amplifier}. */
+export interface AmplifierLimiter {
+  /** Counts one stanza from `sender`; returns the error to answer when over the limit. */
+  check(sender: string): StanzaError | undefined;
 }
 
 /** Collaborators of a {@linkcode LimitEngine}. */
@@ -425,7 +432,65 @@ export class LimitEngine {
     ) {
       return undefined;
     }
-    return new StanzaError("wait", "resource-constraint", { retryAfterMs });
+    return new StanzaError("wait", "resource-constraint", {
+      text: `Too many presence updates; retry in ${Math.ceil(retryAfterMs / 1000)} s`,
+      retryAfterMs,
+    });
+  }
+
+  /**
+   * A rate limiter for a traffic amplifier (XEP-0205 §3.6: MUC rooms, pubsub
+   * nodes, the presence broadcaster): who may send through it and how often.
+   * Keys are the senders (bare JIDs); the table is bounded and the oldest
+   * sender is forgotten first.
+   *
+   * @param name The limit's name in events and logs, e.g. `muc_messages`.
+   * @param limit How many stanzas per window, and the mode.
+   * @param maxKeys Senders tracked before the oldest is forgotten.
+   *
+   * @example Usage
+   * ```ts
+   * import { LimitEngine } from "./limit_engine.ts";
+   * import { resolveConfig } from "../config/schema.ts";
+   * import { Logger } from "../core/log.ts";
+   * import { ManualClock } from "../testing/manual_clock.ts";
+   * import assert from "node:assert/strict";
+   *
+   * const engine = new LimitEngine(resolveConfig({}), {
+   *   timers: new ManualClock(), log: new Logger({ sink: () => {} }), emit: () => {},
+   * });
+   * const room = engine.amplifier("muc_messages", { max: 1, window: 60_000, mode: "enforce" });
+   * assert.equal(room.check("romeo@example.org"), undefined);
+   * assert.equal(room.check("romeo@example.org")?.condition, "resource-constraint");
+   * ```
+   */
+  amplifier(name: string, limit: WindowLimit, maxKeys = MAX_TRACKED_ADDRESSES): AmplifierLimiter {
+    const table = limit.max === null
+      ? undefined
+      : new WindowCounterTable<string>({ max: limit.max, windowMs: limit.window }, maxKeys, {
+        clock: this.#timers,
+      });
+    return {
+      check: (sender: string) => {
+        if (table === undefined || limit.max === null || table.hit(sender)) return undefined;
+        const retryAfterMs = table.retryAfterMs(sender);
+        this.#record({
+          limit: name,
+          mode: limit.mode,
+          ip: "",
+          jid: sender,
+          classes: [],
+          figure: limit.max + 1,
+          max: limit.max,
+          retryAfterMs,
+        });
+        if (limit.mode === "report") return undefined;
+        return new StanzaError("wait", "resource-constraint", {
+          text: `Too many stanzas through ${name}; retry in ${Math.ceil(retryAfterMs / 1000)} s`,
+          retryAfterMs,
+        });
+      },
+    };
   }
 
   #checkRecipient(state: SessionLimitState, recipient: string): StanzaError | undefined {

@@ -249,7 +249,7 @@ Deno.test("presence_broadcasts stops broadcasting over the limit and answers res
   assert.equal(
     await client.readUntil("</presence>"),
     `<presence type="error" id="p3" from="localhost" to="alice@localhost/a"><error type="wait">` +
-      `<resource-constraint xmlns="${NS_STANZAS}"/></error></presence>`,
+      `<resource-constraint xmlns="${NS_STANZAS}"/><text xmlns="${NS_STANZAS}">Too many presence updates; retry in 61 s</text></error></presence>`,
   );
 });
 
@@ -436,3 +436,65 @@ async function waitFor(predicate: () => boolean, timeoutMs = 2000): Promise<void
     await new Promise((resolve) => setTimeout(resolve, 5));
   }
 }
+
+Deno.test("under overload, new unauthenticated work is refused first and then shed; users keep working", async () => {
+  await using t = await startTestServer(OPEN);
+  await using user = await RawClient.connect(t.port);
+  await user.loginPlain("alice", "alice-secret", "a");
+  await using stranger = await RawClient.connect(t.port);
+  await stranger.open();
+  t.server.limits.setPressure(2);
+  assert.equal(await refusedAtAccept(t.port), true);
+  t.server.limits.setPressure(3);
+  assert.equal(
+    await stranger.readToEnd(),
+    `<stream:error><resource-constraint xmlns="${NS_STREAM_ERRORS}"/><text xmlns="${NS_STREAM_ERRORS}">Server overloaded</text></stream:error></stream:stream>`,
+  );
+  await user.send("<iq type='get' id='p' to='localhost'><ping xmlns='urn:xmpp:ping'/></iq>");
+  assert.match(await user.readUntil("/>"), /type="result" id="p"/);
+  t.server.limits.setPressure(0);
+  assert.equal(await refusedAtAccept(t.port), false);
+});
+
+Deno.test("bandwidth pauses a flooder's reading at its budget while another client is served", async () => {
+  const clock = new ManualClock();
+  await using t = await startTestServer(
+    limits({ bandwidth: { rate: "10KiB/s", burst: "20KiB" }, distinct_recipients: "unlimited" }),
+    { timers: clock },
+  );
+  let flooded = 0;
+  t.server.events.on("stanza", ({ session }) => {
+    if (session.resourceKey === "flood") flooded++;
+  });
+  await using flooder = await RawClient.connect(t.port);
+  await flooder.loginPlain("alice", "alice-secret", "flood");
+  await using bob = await RawClient.connect(t.port);
+  await bob.loginPlain("bob", "bob-secret", "b");
+  // Error-type messages to an account with no available resource are dropped
+  // without a reply, so the flooder's only cost to the server is reading them.
+  const stanza = `<message type='error' to='carol@localhost'><body>${
+    "f".repeat(1000)
+  }</body></message>`;
+  const size = new TextEncoder().encode(stanza).length;
+  const flood = (async () => {
+    for (let i = 0; i < 2000; i++) await flooder.send(stanza); // ~2 MB, bounded
+  })().catch(() => {});
+  await waitFor(() => flooded > 0);
+  await new Promise((resolve) => setTimeout(resolve, 200));
+  const first = flooded;
+  // The burst (20 KiB) plus the chunks read before the pause took effect.
+  assert.ok(first * size <= 20 * 1024 + 2 * 65536, `read ${first} stanzas before pausing`);
+  assert.ok(first < 2000);
+  // Bob is not slowed by the flood.
+  await bob.send("<iq type='get' id='b1' to='localhost'><ping xmlns='urn:xmpp:ping'/></iq>");
+  assert.match(await bob.readUntil("/>"), /id="b1"/);
+  // Ten seconds of budget let about 100 KiB more through: slowed, not cut off.
+  clock.advance(10_000);
+  await waitFor(() => flooded > first);
+  await new Promise((resolve) => setTimeout(resolve, 200));
+  const second = flooded - first;
+  assert.ok(second * size <= 100 * 1024 + 2 * 65536, `read ${second} more stanzas`);
+  assert.ok(t.logs.some((line) => line.includes('"limit":"bandwidth"')));
+  flooder.close();
+  await flood;
+});
