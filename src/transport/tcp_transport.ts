@@ -1,0 +1,369 @@
+/**
+ * A {@linkcode Transport} over a `node:net` socket: plain TCP, direct TLS, or
+ * plain TCP upgraded in place by STARTTLS (server side, through `node:tls`,
+ * since `Deno.startTls` is client-only).
+ *
+ * @module
+ */
+
+import type { Socket } from "node:net";
+import { type SecureContext, TLSSocket } from "node:tls";
+import { systemTimers, type TimerId, type Timers } from "../core/clock.ts";
+import type { Transport, TransportHandler } from "./transport.ts";
+
+/** Options for {@linkcode TcpTransport}. */
+export interface TcpTransportOptions {
+  /**
+   * The context to upgrade with in {@linkcode TcpTransport.startTls}; without
+   * it `canStartTls` is false.
+   */
+  startTls?: SecureContext;
+  /**
+   * How long {@linkcode TcpTransport.close} waits for the peer to close its
+   * side after ours is flushed and ended, before destroying the socket.
+   *
+   * @default {5000}
+   */
+  closeTimeoutMs?: number;
+  /**
+   * Timers for the close timeout.
+   *
+   * @default {systemTimers}
+   */
+  timers?: Timers;
+  /**
+   * Called once when the socket has closed, before the handler's `closed`
+   * (for connection counting by the listener).
+   */
+  onClose?: (transport: TcpTransport) => void;
+}
+
+const OPEN = 0;
+const UPGRADING = 1;
+const CLOSING = 2;
+const CLOSED = 3;
+type State = typeof OPEN | typeof UPGRADING | typeof CLOSING | typeof CLOSED;
+
+const EMPTY = new Uint8Array(0);
+const MAPPED_IPV4_PREFIX = "::ffff:";
+
+// Writes made in one turn of the event loop go out together: the first write
+// corks the socket and one shared microtask uncorks every corked transport.
+let corked: TcpTransport[] = [];
+let uncorkScheduled = false;
+
+function uncorkAll(): void {
+  const batch = corked;
+  corked = [];
+  uncorkScheduled = false;
+  for (const transport of batch) transport.flush();
+}
+
+function ignore(): void {}
+
+/**
+ * A {@linkcode Transport} over a connected `node:net` socket (or a
+ * `node:tls` server socket for direct TLS).
+ *
+ * Reading starts at {@linkcode TcpTransport.attach} and stops at
+ * {@linkcode TcpTransport.pause}: the socket stops pulling from the kernel
+ * (at most one more read, up to 64 KiB, is buffered) so the peer's send
+ * buffer fills. Writes made in the same event-loop turn are sent together.
+ *
+ * @example Usage
+ * ```ts
+ * import { TcpTransport } from "./tcp_transport.ts";
+ * import { createServer, connect, type Socket } from "node:net";
+ * import assert from "node:assert/strict";
+ *
+ * const accepted = Promise.withResolvers<Socket>();
+ * const server = createServer({ pauseOnConnect: true }, accepted.resolve);
+ * await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+ * const { port } = server.address() as { port: number };
+ * const client = connect(port, "127.0.0.1");
+ * const transport = new TcpTransport(await accepted.promise, "tcp");
+ * server.close();
+ *
+ * const received = Promise.withResolvers<string>();
+ * const closed = Promise.withResolvers<void>();
+ * transport.attach({
+ *   data: (bytes) => received.resolve(new TextDecoder().decode(bytes)),
+ *   closed: () => closed.resolve(),
+ * });
+ * client.write("ping");
+ * assert.equal(await received.promise, "ping");
+ * const echoed = new Promise((resolve) => client.once("data", (b) => resolve(String(b))));
+ * transport.write("pong");
+ * assert.equal(await echoed, "pong");
+ * client.end();
+ * await closed.promise;
+ * ```
+ */
+export class TcpTransport implements Transport {
+  /** How the client connected: `"tcp"` (maybe upgraded later) or `"tls"` (direct TLS). */
+  readonly type: "tcp" | "tls";
+  /** The peer's IP address, IPv4-mapped IPv6 unwrapped. */
+  readonly remoteAddress: string;
+  #socket: Socket;
+  #handler: TransportHandler | undefined;
+  #startTls: SecureContext | undefined;
+  #encrypted: boolean;
+  #state: State = OPEN;
+  #paused = false;
+  #corked = false;
+  #error: Error | undefined;
+  #upgrade: PromiseWithResolvers<void> | undefined;
+  #held: (string | Uint8Array)[] | undefined;
+  #timers: Timers;
+  #closeTimeoutMs: number;
+  #closeTimer: TimerId | undefined;
+  #onClosed: ((transport: TcpTransport) => void) | undefined;
+
+  /**
+   * Wraps a connected socket. The socket should have been created paused
+   * (`pauseOnConnect`); nothing is read before {@linkcode TcpTransport.attach}.
+   *
+   * @param socket The connected socket; a `TLSSocket` for direct TLS.
+   * @param type `"tls"` when `socket` is a direct-TLS server socket, else `"tcp"`.
+   * @param options STARTTLS context and close timeout.
+   * @throws {RangeError} If `closeTimeoutMs` is negative or not finite.
+   */
+  constructor(socket: Socket, type: "tcp" | "tls", options: TcpTransportOptions = {}) {
+    const closeTimeoutMs = options.closeTimeoutMs ?? 5000;
+    if (!(closeTimeoutMs >= 0 && Number.isFinite(closeTimeoutMs))) {
+      throw new RangeError(
+        `Cannot create transport: 'closeTimeoutMs' must be a non-negative number, got ${closeTimeoutMs}`,
+      );
+    }
+    this.type = type;
+    this.remoteAddress = unwrapMappedIpv4(socket.remoteAddress ?? "");
+    this.#socket = socket;
+    this.#encrypted = type === "tls";
+    this.#startTls = type === "tcp" ? options.startTls : undefined;
+    this.#timers = options.timers ?? systemTimers;
+    this.#closeTimeoutMs = closeTimeoutMs;
+    this.#onClosed = options.onClose;
+    this.#listen(socket);
+  }
+
+  /** Whether bytes are encrypted now (direct TLS, or after STARTTLS). */
+  get encrypted(): boolean {
+    return this.#encrypted;
+  }
+
+  /** Whether {@linkcode TcpTransport.startTls} can upgrade this transport. */
+  get canStartTls(): boolean {
+    return this.#startTls !== undefined && !this.#encrypted && this.#state === OPEN;
+  }
+
+  /**
+   * The negotiated TLS version (`"TLSv1.3"`, …) once encrypted, for logs;
+   * `undefined` before.
+   */
+  get tlsProtocol(): string | undefined {
+    if (!this.#encrypted) return undefined;
+    return (this.#socket as TLSSocket).getProtocol() ?? undefined;
+  }
+
+  /** Bytes written but not yet taken by the operating system (plaintext bytes under TLS). */
+  get bufferedBytes(): number {
+    return this.#socket.writableLength;
+  }
+
+  /**
+   * Attaches the receiver and starts reading unless paused.
+   *
+   * @param handler Receives data and the final close.
+   * @throws {Error} If a handler is already attached.
+   */
+  attach(handler: TransportHandler): void {
+    if (this.#handler !== undefined) {
+      throw new Error("Cannot attach handler: the transport already has one");
+    }
+    this.#handler = handler;
+    if (this.#state === CLOSED) {
+      const error = this.#error;
+      queueMicrotask(() => handler.closed(error));
+    } else if (!this.#paused && this.#state !== UPGRADING) {
+      this.#socket.resume();
+    }
+  }
+
+  /**
+   * Queues bytes for the peer; ignored once closing. Writes made in the same
+   * event-loop turn are coalesced into one send.
+   *
+   * @param data Text (sent as UTF-8) or bytes.
+   */
+  write(data: string | Uint8Array): void {
+    if (this.#state === UPGRADING) {
+      (this.#held ??= []).push(data);
+      return;
+    }
+    if (this.#state !== OPEN) return;
+    if (!this.#corked) {
+      this.#corked = true;
+      this.#socket.cork();
+      corked.push(this);
+      if (!uncorkScheduled) {
+        uncorkScheduled = true;
+        queueMicrotask(uncorkAll);
+      }
+    }
+    this.#socket.write(data);
+  }
+
+  /** Sends writes coalesced so far now, instead of at the end of this turn. */
+  flush(): void {
+    if (!this.#corked) return;
+    this.#corked = false;
+    this.#socket.uncork();
+  }
+
+  /** Stops reading; the peer's sends back up into its own buffers. Idempotent. */
+  pause(): void {
+    this.#paused = true;
+    this.#socket.pause();
+  }
+
+  /** Resumes reading once attached. Idempotent. */
+  resume(): void {
+    this.#paused = false;
+    if (this.#handler !== undefined && this.#state !== UPGRADING && this.#state !== CLOSED) {
+      this.#socket.resume();
+    }
+  }
+
+  /**
+   * Upgrades to TLS in place. The caller has paused reading and written the
+   * go-ahead (`<proceed/>`); pending writes are flushed, then the socket is
+   * handed to `node:tls` as a server. Bytes the peer sent after the pause
+   * (normally its ClientHello) go to the TLS layer, never to the handler as
+   * plaintext. Reading resumes once the handshake completes.
+   *
+   * @returns Resolves when the handshake is complete and `encrypted` is true.
+   * @throws {Error} If STARTTLS is not available, reading is not paused, or the
+   *   handshake fails (the transport then closes).
+   */
+  async startTls(): Promise<void> {
+    if (this.#startTls === undefined || this.#encrypted) {
+      throw new Error("Cannot start TLS: the transport does not offer STARTTLS");
+    }
+    if (this.#state !== OPEN) {
+      throw new Error("Cannot start TLS: the transport is closing or closed");
+    }
+    if (!this.#paused) {
+      throw new Error("Cannot start TLS: reading must be paused first");
+    }
+    const context = this.#startTls;
+    const upgrade = Promise.withResolvers<void>();
+    this.#upgrade = upgrade;
+    this.#state = UPGRADING;
+    const plain = this.#socket;
+    this.flush();
+    plain.write(EMPTY, (error) => {
+      if (error || plain.destroyed || this.#state !== UPGRADING) return;
+      this.#unlisten(plain);
+      plain.on("error", ignore);
+      const secure = new TLSSocket(plain, { isServer: true, secureContext: context });
+      this.#socket = secure;
+      secure.pause();
+      this.#listen(secure);
+      secure.once("secure", () => this.#secured());
+    });
+    return await upgrade.promise;
+  }
+
+  /** Flushes pending writes, then ends our side; the socket is destroyed if the peer lingers. */
+  close(): void {
+    if (this.#state === UPGRADING) {
+      this.destroy();
+      return;
+    }
+    if (this.#state !== OPEN) return;
+    this.#state = CLOSING;
+    this.flush();
+    this.#socket.end();
+    this.#closeTimer = this.#timers.set(() => this.destroy(), this.#closeTimeoutMs);
+  }
+
+  /** Closes at once, dropping pending writes. */
+  destroy(): void {
+    if (this.#state === CLOSED) return;
+    this.#socket.destroy();
+  }
+
+  #secured(): void {
+    if (this.#state !== UPGRADING) return;
+    this.#state = OPEN;
+    this.#encrypted = true;
+    const held = this.#held;
+    this.#held = undefined;
+    if (held !== undefined) { for (const data of held) this.write(data); }
+    const upgrade = this.#upgrade;
+    this.#upgrade = undefined;
+    upgrade?.resolve();
+    this.resume();
+  }
+
+  #listen(socket: Socket): void {
+    socket.pause();
+    socket.on("data", this.#onData);
+    socket.on("error", this.#onError);
+    socket.on("close", this.#onClose);
+  }
+
+  #unlisten(socket: Socket): void {
+    socket.off("data", this.#onData);
+    socket.off("error", this.#onError);
+    socket.off("close", this.#onClose);
+  }
+
+  #onData = (chunk: Uint8Array): void => {
+    this.#handler?.data(chunk);
+  };
+
+  #onError = (error: Error): void => {
+    this.#error ??= error;
+  };
+
+  #onClose = (): void => {
+    if (this.#state === CLOSED) return;
+    this.#state = CLOSED;
+    this.#corked = false;
+    this.#held = undefined;
+    if (this.#closeTimer !== undefined) this.#timers.clear(this.#closeTimer);
+    this.#closeTimer = undefined;
+    const error = this.#error;
+    const upgrade = this.#upgrade;
+    this.#upgrade = undefined;
+    upgrade?.reject(
+      error ?? new Error("Cannot start TLS: the connection closed during the handshake"),
+    );
+    this.#onClosed?.(this);
+    this.#handler?.closed(error);
+  };
+}
+
+/**
+ * Unwraps an IPv4-mapped IPv6 address (`::ffff:192.0.2.1` → `192.0.2.1`).
+ *
+ * @param address An IP address as `node:net` reports it.
+ * @returns The IPv4 form of a mapped address, else `address` unchanged.
+ *
+ * @example Usage
+ * ```ts
+ * import { unwrapMappedIpv4 } from "./tcp_transport.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(unwrapMappedIpv4("::ffff:192.0.2.1"), "192.0.2.1");
+ * assert.equal(unwrapMappedIpv4("2001:db8::1"), "2001:db8::1");
+ * ```
+ */
+export function unwrapMappedIpv4(address: string): string {
+  return address.length > MAPPED_IPV4_PREFIX.length &&
+      address.slice(0, MAPPED_IPV4_PREFIX.length).toLowerCase() === MAPPED_IPV4_PREFIX &&
+      address.includes(".", MAPPED_IPV4_PREFIX.length)
+    ? address.slice(MAPPED_IPV4_PREFIX.length)
+    : address;
+}

@@ -1,0 +1,433 @@
+import assert from "node:assert/strict";
+import {
+  listenTcp,
+  type TcpListener,
+  type TcpListenOptions,
+} from "../../src/transport/tcp_listener.ts";
+import { TcpTransport } from "../../src/transport/tcp_transport.ts";
+import type { Transport } from "../../src/transport/transport.ts";
+import { createSelfSignedCertificate } from "../../src/tls/self_signed.ts";
+import { ManualClock } from "../../src/testing/manual_clock.ts";
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+const material = await createSelfSignedCertificate("localhost");
+
+/** A handler that records what arrives and lets a test wait for it. */
+class Recorder {
+  chunks: Uint8Array[] = [];
+  closedCount = 0;
+  closedError: Error | undefined;
+  readonly closed = Promise.withResolvers<Error | undefined>();
+  #waiters: { length: number; resolve: () => void }[] = [];
+
+  constructor(transport: Transport) {
+    transport.attach({
+      data: (bytes) => {
+        this.chunks.push(bytes.slice());
+        this.#waiters = this.#waiters.filter((waiter) => {
+          if (this.length < waiter.length) return true;
+          waiter.resolve();
+          return false;
+        });
+      },
+      closed: (error) => {
+        this.closedCount++;
+        this.closedError = error;
+        this.closed.resolve(error);
+      },
+    });
+  }
+
+  get length(): number {
+    let total = 0;
+    for (const chunk of this.chunks) total += chunk.length;
+    return total;
+  }
+
+  get text(): string {
+    return this.chunks.map((chunk) => decoder.decode(chunk)).join("");
+  }
+
+  /** Resolves once at least `length` bytes have arrived. */
+  received(length: number): Promise<void> {
+    if (this.length >= length) return Promise.resolve();
+    const waiter = Promise.withResolvers<void>();
+    this.#waiters.push({ length, resolve: waiter.resolve });
+    return waiter.promise;
+  }
+}
+
+/** A listener on 127.0.0.1:0 whose connections can be awaited in order. */
+async function serve(
+  options: Omit<TcpListenOptions, "host" | "port"> = {},
+): Promise<{ listener: TcpListener; next(): Promise<TcpTransport> }> {
+  const queue: TcpTransport[] = [];
+  const waiting: ((transport: TcpTransport) => void)[] = [];
+  const listener = await listenTcp({ host: "127.0.0.1", port: 0, ...options }, (transport) => {
+    const waiter = waiting.shift();
+    if (waiter) waiter(transport as TcpTransport);
+    else queue.push(transport as TcpTransport);
+  });
+  return {
+    listener,
+    next() {
+      const ready = queue.shift();
+      return ready ? Promise.resolve(ready) : new Promise((resolve) => waiting.push(resolve));
+    },
+  };
+}
+
+/** Reads from `conn` until the text read so far includes `expected`. */
+async function readUntil(conn: Deno.Conn, expected: string): Promise<string> {
+  const buffer = new Uint8Array(4096);
+  let text = "";
+  while (!text.includes(expected)) {
+    const n = await conn.read(buffer);
+    if (n === null) throw new Error(`EOF before '${expected}', got '${text}'`);
+    text += decoder.decode(buffer.subarray(0, n));
+  }
+  return text;
+}
+
+/** Reads everything until EOF. */
+async function readAll(conn: Deno.Conn): Promise<Uint8Array> {
+  const parts: Uint8Array[] = [];
+  const buffer = new Uint8Array(65536);
+  for (let n = await conn.read(buffer); n !== null; n = await conn.read(buffer)) {
+    parts.push(buffer.slice(0, n));
+  }
+  const out = new Uint8Array(parts.reduce((sum, part) => sum + part.length, 0));
+  let offset = 0;
+  for (const part of parts) {
+    out.set(part, offset);
+    offset += part.length;
+  }
+  return out;
+}
+
+/** Fails instead of hanging when `promise` does not settle within `ms`. */
+async function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`Timed out: ${what}`)), ms);
+  });
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+Deno.test("TcpTransport carries data both ways and reports the peer", async () => {
+  const { listener, next } = await serve();
+  await using _ = listener;
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port: listener.addr.port });
+  const transport = await next();
+  assert.equal(transport.type, "tcp");
+  assert.equal(transport.remoteAddress, "127.0.0.1");
+  assert.equal(transport.encrypted, false);
+  assert.equal(transport.canStartTls, false);
+  assert.equal(transport.tlsProtocol, undefined);
+  const recorder = new Recorder(transport);
+
+  await conn.write(encoder.encode("<stream:stream>"));
+  await recorder.received(15);
+  assert.equal(recorder.text, "<stream:stream>");
+
+  transport.write("<features/>");
+  transport.write(encoder.encode("<é/>"));
+  assert.equal(await readUntil(conn, "<é/>"), "<features/><é/>");
+
+  conn.close();
+  assert.equal(await recorder.closed.promise, undefined);
+  assert.equal(recorder.closedCount, 1);
+});
+
+Deno.test("TcpTransport delivers nothing before attach", async () => {
+  const { listener, next } = await serve();
+  await using _ = listener;
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port: listener.addr.port });
+  const transport = await next();
+  await conn.write(encoder.encode("early"));
+  await delay(20); // let the bytes reach the server's socket
+  const recorder = new Recorder(transport);
+  await recorder.received(5);
+  assert.equal(recorder.text, "early");
+  assert.throws(() => transport.attach({ data() {}, closed() {} }), /already has one/);
+  conn.close();
+  await recorder.closed.promise;
+});
+
+Deno.test("TcpTransport coalesces writes of one turn and counts them in bufferedBytes", async () => {
+  const { listener, next } = await serve();
+  await using _ = listener;
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port: listener.addr.port });
+  const transport = await next();
+  const recorder = new Recorder(transport);
+  transport.write("<a/>");
+  transport.write("<b/>");
+  // Corked until the end of this turn: both writes are still ours.
+  assert.equal(transport.bufferedBytes, 8);
+  assert.equal(await readUntil(conn, "<b/>"), "<a/><b/>");
+  assert.equal(transport.bufferedBytes, 0);
+  transport.write("<c/>");
+  transport.flush();
+  assert.equal(await readUntil(conn, "<c/>"), "<c/>");
+  conn.close();
+  await recorder.closed.promise;
+});
+
+Deno.test("TcpTransport.pause() stops reading until resume()", async () => {
+  const { listener, next } = await serve();
+  await using _ = listener;
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port: listener.addr.port });
+  const transport = await next();
+  const recorder = new Recorder(transport);
+  await conn.write(encoder.encode("hello"));
+  await recorder.received(5);
+  transport.pause();
+  transport.pause(); // idempotent
+
+  // Write until the kernel stops taking bytes: the server reads nothing, so
+  // the client's send buffer and the server's receive buffer fill up.
+  const chunk = new Uint8Array(65536).fill(0x61);
+  const limit = 256 * 1024 * 1024;
+  let written = 0;
+  let stop = false;
+  const writer = (async () => {
+    while (!stop && written < limit) written += await conn.write(chunk);
+  })();
+  let stable = 0;
+  for (let last = -1; stable < 10; last = written) {
+    await delay(10);
+    stable = written === last ? stable + 1 : 0;
+  }
+  assert.ok(written < limit, "the client never blocked: the server kept reading");
+  assert.equal(recorder.length, 5, "the handler received data while paused");
+  assert.ok(written > 0);
+
+  stop = true;
+  transport.resume();
+  await writer;
+  await recorder.received(5 + written);
+  assert.equal(recorder.length, 5 + written);
+  conn.close();
+  await recorder.closed.promise;
+});
+
+Deno.test("TcpTransport.startTls() upgrades in place and TLS 1.3 carries data both ways", async () => {
+  const { listener, next } = await serve({ startTls: material });
+  await using _ = listener;
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port: listener.addr.port });
+  const transport = await next();
+  assert.equal(transport.canStartTls, true);
+  const upgraded = Promise.withResolvers<void>();
+  const seen: string[] = [];
+  transport.attach({
+    data(bytes) {
+      const text = decoder.decode(bytes);
+      seen.push(text);
+      if (text === "<starttls/>") {
+        transport.pause();
+        transport.write("<proceed/>");
+        transport.startTls().then(upgraded.resolve, upgraded.reject);
+      } else {
+        transport.write(`echo:${text}`);
+      }
+    },
+    closed() {},
+  });
+
+  await conn.write(encoder.encode("<starttls/>"));
+  assert.equal(await readUntil(conn, "<proceed/>"), "<proceed/>");
+  const started = performance.now();
+  const secure = await Deno.startTls(conn, { hostname: "localhost", caCerts: [material.cert] });
+  await secure.handshake();
+  await upgraded.promise;
+  const handshakeMs = performance.now() - started;
+  assert.ok(handshakeMs < 2000, `handshake took ${handshakeMs} ms`);
+  assert.equal(transport.encrypted, true);
+  assert.equal(transport.canStartTls, false);
+  assert.equal(transport.tlsProtocol, "TLSv1.3");
+
+  await secure.write(encoder.encode("<auth/>"));
+  assert.equal(await readUntil(secure, "echo:<auth/>"), "echo:<auth/>");
+  assert.deepEqual(seen, ["<starttls/>", "<auth/>"]);
+  await assert.rejects(transport.startTls(), /does not offer STARTTLS/);
+  secure.close();
+});
+
+Deno.test("TcpTransport.startTls() passes a ClientHello read while paused to TLS", async () => {
+  const { listener, next } = await serve({ startTls: material });
+  await using _ = listener;
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port: listener.addr.port });
+  const transport = await next();
+  const paused = Promise.withResolvers<void>();
+  const seen: string[] = [];
+  transport.attach({
+    data(bytes) {
+      seen.push(decoder.decode(bytes));
+      transport.pause();
+      paused.resolve();
+    },
+    closed() {},
+  });
+  await conn.write(encoder.encode("<starttls/>"));
+  await paused.promise;
+  // The client does not wait for <proceed/>: its ClientHello reaches the
+  // paused server before the upgrade starts.
+  const secure = Deno.startTls(conn, { hostname: "localhost", caCerts: [material.cert] });
+  await delay(30);
+  const upgrade = transport.startTls();
+  await within(
+    Promise.all([upgrade, secure.then((tls) => tls.handshake())]),
+    5000,
+    "TLS handshake with a pipelined ClientHello",
+  ).catch(async (error) => {
+    transport.destroy();
+    await Promise.allSettled([upgrade, secure]);
+    throw error;
+  });
+  transport.write("over tls");
+  assert.equal(await readUntil(await secure, "over tls"), "over tls");
+  assert.deepEqual(seen, ["<starttls/>"]);
+  (await secure).close();
+});
+
+Deno.test("TcpTransport.startTls() never hands plaintext sent after the pause to the handler", async () => {
+  const { listener, next } = await serve({ startTls: material });
+  await using _ = listener;
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port: listener.addr.port });
+  const transport = await next();
+  const recorder = new Recorder(transport);
+  await conn.write(encoder.encode("<starttls/>"));
+  await recorder.received(11);
+  transport.pause();
+  // An injection attempt: plaintext right behind the request, before TLS.
+  await conn.write(encoder.encode("<iq type='set'>injected</iq>"));
+  await delay(30);
+  transport.write("<proceed/>");
+  const upgradeFails = assert.rejects(transport.startTls(), /wrong version number|corrupt/);
+  // <proceed/>, maybe followed by the TLS alert the failed handshake sends.
+  assert.match(await readUntil(conn, "<proceed/>"), /^<proceed\/>/);
+  conn.close();
+  await upgradeFails;
+  assert.ok((await recorder.closed.promise) instanceof Error);
+  assert.equal(recorder.text, "<starttls/>");
+  assert.equal(recorder.closedCount, 1);
+  assert.equal(transport.encrypted, false);
+});
+
+Deno.test("TcpTransport.startTls() requires paused reading and a STARTTLS context", async () => {
+  const { listener, next } = await serve({ startTls: material });
+  await using _ = listener;
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port: listener.addr.port });
+  const transport = await next();
+  const recorder = new Recorder(transport);
+  await assert.rejects(transport.startTls(), /reading must be paused first/);
+  assert.equal(transport.encrypted, false);
+  conn.close();
+  await recorder.closed.promise;
+  await assert.rejects(transport.startTls(), /closing or closed/);
+
+  const plain = await serve();
+  await using __ = plain.listener;
+  const conn2 = await Deno.connect({ hostname: "127.0.0.1", port: plain.listener.addr.port });
+  const transport2 = await plain.next();
+  const recorder2 = new Recorder(transport2);
+  transport2.pause();
+  await assert.rejects(transport2.startTls(), /does not offer STARTTLS/);
+  conn2.close();
+  await recorder2.closed.promise;
+});
+
+Deno.test("TcpTransport.close() flushes a large write before ending", async () => {
+  const { listener, next } = await serve();
+  await using _ = listener;
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port: listener.addr.port });
+  const transport = await next();
+  const recorder = new Recorder(transport);
+  const payload = new Uint8Array(8 * 1024 * 1024);
+  for (let i = 0; i < payload.length; i++) payload[i] = i % 251;
+  transport.write(payload);
+  transport.write("</stream:stream>");
+  transport.close();
+  transport.write("dropped after close");
+  assert.ok(transport.bufferedBytes > 0);
+  const received = await readAll(conn);
+  assert.equal(received.length, payload.length + 16);
+  assert.deepEqual(received.subarray(0, payload.length), payload);
+  assert.equal(decoder.decode(received.subarray(payload.length)), "</stream:stream>");
+  conn.close();
+  assert.equal(await recorder.closed.promise, undefined);
+  assert.equal(recorder.closedCount, 1);
+});
+
+Deno.test("TcpTransport.close() destroys the socket when the peer never closes", async () => {
+  const clock = new ManualClock();
+  const { listener, next } = await serve({ timers: clock, closeTimeoutMs: 1000 });
+  await using _ = listener;
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port: listener.addr.port });
+  const transport = await next();
+  const recorder = new Recorder(transport);
+  transport.write("bye");
+  transport.close();
+  assert.equal(await readUntil(conn, "bye"), "bye");
+  assert.equal(clock.pendingTimers, 1);
+  clock.advance(999);
+  assert.equal(recorder.closedCount, 0);
+  clock.advance(1);
+  await recorder.closed.promise;
+  assert.equal(recorder.closedCount, 1);
+  assert.equal(clock.pendingTimers, 0);
+  conn.close();
+});
+
+Deno.test("TcpTransport reports closed() once when the peer resets", async () => {
+  const { listener, next } = await serve();
+  await using _ = listener;
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port: listener.addr.port });
+  const transport = await next();
+  const recorder = new Recorder(transport);
+  transport.write("x".repeat(100_000));
+  await conn.read(new Uint8Array(1));
+  // Closing with unread bytes in the receive buffer makes the kernel send RST.
+  conn.close();
+  await recorder.closed.promise;
+  transport.close();
+  transport.destroy();
+  transport.write("ignored");
+  await delay(20);
+  assert.equal(recorder.closedCount, 1);
+  if (recorder.closedError !== undefined) {
+    assert.equal((recorder.closedError as { code?: string }).code, "ECONNRESET");
+  }
+});
+
+Deno.test("TcpTransport.destroy() drops pending writes and reports closed() once", async () => {
+  const { listener, next } = await serve();
+  await using _ = listener;
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port: listener.addr.port });
+  const transport = await next();
+  const recorder = new Recorder(transport);
+  transport.write("never sent");
+  transport.destroy();
+  transport.destroy();
+  await recorder.closed.promise;
+  assert.equal(await conn.read(new Uint8Array(16)), null);
+  assert.equal(recorder.closedCount, 1);
+  assert.equal(listener.connections, 0);
+  conn.close();
+});
+
+Deno.test("TcpTransport rejects a negative close timeout", () => {
+  assert.throws(
+    () => new TcpTransport({} as never, "tcp", { closeTimeoutMs: -1 }),
+    RangeError,
+  );
+});
