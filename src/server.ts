@@ -12,7 +12,9 @@ import { createAccountRecord } from "./auth/credentials.ts";
 import { systemTimers, type TimerId, type Timers } from "./core/clock.ts";
 import { EventBus } from "./core/events.ts";
 import { Logger } from "./core/log.ts";
+import { createStats, type ServerStats } from "./core/stats.ts";
 import { resolveConfig, type ServerConfig, type ServerConfigInput } from "./config/schema.ts";
+import { ConfigError } from "./config/validate.ts";
 import type { StanzaError } from "./errors/stanza_error.ts";
 import { StreamError } from "./errors/stream_error.ts";
 import { DiscoInfo, registerDisco } from "./im/disco.ts";
@@ -91,6 +93,8 @@ export interface ListenerAddress {
 
 const UNLIMITED = Number.MAX_SAFE_INTEGER;
 const LAG_PROBE_MS = 1000;
+/** Configuration keys a running server cannot change. */
+const RESTART_KEYS = ["domain", "listen", "tls", "storage", "log", "software_version"] as const;
 const SELF = { target: "self", recipient: undefined } as const;
 const LOCAL_HOST = { target: "local", recipient: undefined } as const;
 
@@ -149,12 +153,13 @@ function streamPolicy(config: ServerConfig): StreamPolicy {
  * ```
  */
 export class XmppServer implements AsyncDisposable {
-  /** The resolved configuration. */
-  readonly config: ServerConfig;
+  #config: ServerConfig;
   /** Events for embedding apps. */
   readonly events: EventBus<ServerEvents> = new EventBus();
   /** The structured logger. */
   readonly log: Logger;
+  /** Counters since start, for metrics. */
+  readonly stats: ServerStats = createStats();
 
   #timers: Timers;
   #storeOverride: AccountStore | undefined;
@@ -185,7 +190,7 @@ export class XmppServer implements AsyncDisposable {
    * @throws {ConfigError} If the configuration is invalid.
    */
   constructor(config: ServerConfigInput | ServerConfig = {}, options: XmppServerOptions = {}) {
-    this.config = resolveConfig(config);
+    this.#config = resolveConfig(config);
     this.#timers = options.timers ?? systemTimers;
     this.log = options.logger ??
       new Logger({ level: this.config.log.level, format: this.config.log.format });
@@ -223,6 +228,41 @@ export class XmppServer implements AsyncDisposable {
       }
     };
     this.#limitsAdmin = this.#adminApi();
+  }
+
+  /** The resolved configuration in force. */
+  get config(): ServerConfig {
+    return this.#config;
+  }
+
+  /**
+   * Applies a new configuration without dropping connections: limits (live
+   * sessions follow at once), timeouts, SASL settings and new accounts. A
+   * change that needs a restart (domain, listeners, TLS, storage, logging,
+   * software version) or an invalid value throws a `ConfigError` naming the
+   * key, and the configuration in force stays.
+   *
+   * @param config The whole new configuration, the same shape as at start.
+   * @returns The configuration now in force.
+   */
+  async reload(config: ServerConfigInput | ServerConfig): Promise<ServerConfig> {
+    const next = resolveConfig(config);
+    for (const key of RESTART_KEYS) {
+      if (JSON.stringify(next[key]) !== JSON.stringify(this.#config[key])) {
+        throw new ConfigError(key, "cannot change while running; restart the server to apply it");
+      }
+    }
+    this.#engine.update(next.limits);
+    this.#config = next;
+    this.#policy = streamPolicy(next);
+    if (this.#started) {
+      this.#mechanismsPlain.clear();
+      this.#mechanismsTls.clear();
+      this.#buildMechanisms();
+      for (const account of next.accounts) await this.addAccount(account.jid, account.password);
+    }
+    this.log.info("config-reloaded", {});
+    return next;
   }
 
   /** Runtime control and live state of the XEP-0205 limits. */
@@ -370,9 +410,12 @@ export class XmppServer implements AsyncDisposable {
     // XEP-0205 §2.1-2.2: refused connections are closed before any byte is read.
     const limits = this.#engine.admit(transport.remoteAddress, transport.type);
     if (limits === undefined) {
+      this.stats.connectionsRefused++;
       transport.destroy();
       return undefined;
     }
+    this.stats.connectionsAccepted[transport.type] =
+      (this.stats.connectionsAccepted[transport.type] ?? 0) + 1;
     const session = new C2sSession(this.#host, transport, limits);
     this.#sessions.add(session);
     this.#engine.connectInput(
@@ -534,16 +577,22 @@ export class XmppServer implements AsyncDisposable {
   }
 
   #sessionHost(): SessionHost {
+    // deno-lint-ignore no-this-alias -- the host's policy getter must see reloads
+    const server = this;
     const domain = this.config.domain;
     return {
       domain,
       log: this.log,
-      policy: this.#policy,
+      get policy() {
+        return server.#policy;
+      },
       now: () => this.#timers.now(),
       after: (delayMs, callback) => {
         this.#timers.set(callback, delayMs);
       },
+      stats: this.stats,
       input: (session, bytes) => {
+        this.stats.bytesIn += bytes.byteLength;
         if (session.limits === undefined) session.receive(bytes);
         else this.#engine.input(session.limits, bytes);
       },
@@ -560,6 +609,7 @@ export class XmppServer implements AsyncDisposable {
         if (session.limits !== undefined) {
           this.#engine.authenticated(session.limits, username + "@" + domain, mechanism);
         }
+        this.stats.logins++;
         this.events.emit("authenticated", { session, username, mechanism });
       },
       authFailed: (session, condition, mechanism) => {
@@ -569,6 +619,7 @@ export class XmppServer implements AsyncDisposable {
           condition,
           mechanism,
         });
+        this.stats.loginFailures++;
         this.events.emit("auth-failure", { session, condition, mechanism });
         return session.limits === undefined ? 0 : this.#engine.authFailed(session.limits);
       },
@@ -584,6 +635,10 @@ export class XmppServer implements AsyncDisposable {
       },
       closed: (session, error) => {
         this.#sessions.delete(session);
+        if (error !== undefined) {
+          this.stats.streamErrors[error.condition] =
+            (this.stats.streamErrors[error.condition] ?? 0) + 1;
+        }
         if (session.limits !== undefined) this.#engine.release(session.limits);
         this.#registry.remove(session);
         if (session.available) {

@@ -8,6 +8,7 @@
 
 import type { SaslMechanism } from "../auth/sasl_mechanism.ts";
 import type { Logger } from "../core/log.ts";
+import type { ServerStats } from "../core/stats.ts";
 import { errorReply, StanzaError } from "../errors/stanza_error.ts";
 import { StreamError } from "../errors/stream_error.ts";
 import type { Jid } from "../jid/jid.ts";
@@ -50,6 +51,8 @@ export interface SessionHost {
   now(): number;
   /** Where session events are logged. */
   readonly log: Logger;
+  /** Server-wide counters the session bumps. */
+  readonly stats: ServerStats;
   /** The policy for this session's streams. */
   readonly policy: StreamPolicy;
   /** Runs `callback` after `delayMs` on the host's timers. */
@@ -249,6 +252,9 @@ export class C2sSession {
 
   #write(text: string): void {
     this.transport.write(text);
+    const stats = this.#host.stats;
+    stats.stanzasOut++;
+    stats.bytesOut += text.length;
     const cap = this.sendBufferBytes;
     // A peer that does not read cannot make us buffer without bound.
     if (cap !== null && this.transport.bufferedBytes > cap) {
@@ -500,6 +506,7 @@ export class C2sSession {
   }
 
   #onStanza(stanza: Element): void {
+    this.#host.stats.stanzasIn++;
     if (
       stanza.ns !== NS_CLIENT ||
       !(stanza.name === "iq" || stanza.name === "message" || stanza.name === "presence")
