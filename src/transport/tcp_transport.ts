@@ -274,7 +274,12 @@ export class TcpTransport implements Transport {
     return await upgrade.promise;
   }
 
-  /** Flushes pending writes, then ends our side; the socket is destroyed if the peer lingers. */
+  /**
+   * Flushes pending writes, then ends our side and reads until the peer ends
+   * its own (resuming a paused transport); the socket is destroyed if the peer
+   * has not closed within `closeTimeoutMs`. Closing during `startTls`
+   * destroys at once.
+   */
   close(): void {
     if (this.#state === UPGRADING) {
       this.destroy();
@@ -284,6 +289,10 @@ export class TcpTransport implements Transport {
     this.#state = CLOSING;
     this.flush();
     this.#socket.end();
+    // Read again (even if paused) so the peer's FIN, which completes the
+    // close, is seen; RFC 6120 §4.4 lets its closing tag arrive meanwhile.
+    this.#paused = false;
+    if (this.#handler !== undefined) this.#socket.resume();
     this.#closeTimer = this.#timers.set(() => this.destroy(), this.#closeTimeoutMs);
   }
 

@@ -368,6 +368,23 @@ Deno.test("TcpTransport.close() flushes a large write before ending", async () =
   assert.equal(recorder.closedCount, 1);
 });
 
+Deno.test("TcpTransport.close() on a paused transport still sees the peer's close", async () => {
+  const clock = new ManualClock();
+  const { listener, next } = await serve({ timers: clock });
+  await using _ = listener;
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port: listener.addr.port });
+  const transport = await next();
+  const recorder = new Recorder(transport);
+  transport.pause();
+  transport.close();
+  assert.equal(await conn.read(new Uint8Array(1)), null);
+  await conn.write(encoder.encode("</stream:stream>"));
+  conn.close();
+  await within(recorder.closed.promise, 2000, "closed() after the peer's FIN");
+  assert.equal(recorder.text, "</stream:stream>");
+  assert.equal(clock.pendingTimers, 0);
+});
+
 Deno.test("TcpTransport.close() destroys the socket when the peer never closes", async () => {
   const clock = new ManualClock();
   const { listener, next } = await serve({ timers: clock, closeTimeoutMs: 1000 });
