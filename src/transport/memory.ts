@@ -81,7 +81,7 @@ export interface MemoryTransportPair {
  * transport: nothing is delivered before `attach` or while paused, `close()`
  * and `destroy()` report `closed` asynchronously and exactly once, and
  * `startTls()` requires reading to be paused, then flips `encrypted` and
- * resumes.
+ * leaves reading paused until the caller's `resume()`.
  *
  * @param options Address, encryption and STARTTLS availability.
  * @returns The transport and its peer.
@@ -102,6 +102,7 @@ export interface MemoryTransportPair {
  * transport.write("<proceed/>");
  * assert.equal(await peer.nextWrite(), "<proceed/>");
  * await transport.startTls();
+ * transport.resume();
  * assert.equal(transport.encrypted, true);
  * assert.deepEqual(seen, ["<starttls/>"]);
  * ```
@@ -198,7 +199,7 @@ class MemoryTransport implements Transport {
     }
     this.#encrypted = true;
     this.#tlsUpgrades++;
-    return Promise.resolve().then(() => this.resume());
+    return Promise.resolve();
   }
 
   close(): void {

@@ -239,7 +239,13 @@ export class TcpTransport implements Transport {
    * go-ahead (`<proceed/>`); pending writes are flushed, then the socket is
    * handed to `node:tls` as a server. Bytes the peer sent after the pause
    * (normally its ClientHello) go to the TLS layer, never to the handler as
-   * plaintext. Reading resumes once the handshake completes.
+   * plaintext.
+   *
+   * Reading stays paused after the handshake until the caller's
+   * {@linkcode TcpTransport.resume}: the caller resets its parser first, and a
+   * `PauseGate` holder (a bandwidth limiter) keeps its own pause. Were the
+   * transport to resume by itself, a client's first encrypted bytes could be
+   * delivered (on a `nextTick`) before the caller's continuation runs.
    *
    * @returns Resolves when the handshake is complete and `encrypted` is true.
    * @throws {Error} If STARTTLS is not available, reading is not paused, or the
@@ -312,7 +318,7 @@ export class TcpTransport implements Transport {
     const upgrade = this.#upgrade;
     this.#upgrade = undefined;
     upgrade?.resolve();
-    this.resume();
+    if (!this.#paused) this.resume(); // resumed during the handshake
   }
 
   #listen(socket: Socket): void {

@@ -235,7 +235,10 @@ Deno.test("TcpTransport.startTls() upgrades in place and TLS 1.3 carries data bo
       if (text === "<starttls/>") {
         transport.pause();
         transport.write("<proceed/>");
-        transport.startTls().then(upgraded.resolve, upgraded.reject);
+        transport.startTls().then(() => {
+          transport.resume();
+          upgraded.resolve();
+        }, upgraded.reject);
       } else {
         transport.write(`echo:${text}`);
       }
@@ -260,6 +263,32 @@ Deno.test("TcpTransport.startTls() upgrades in place and TLS 1.3 carries data bo
   assert.deepEqual(seen, ["<starttls/>", "<auth/>"]);
   await assert.rejects(transport.startTls(), /does not offer STARTTLS/);
   secure.close();
+});
+
+Deno.test("TcpTransport.startTls() delivers nothing after the handshake until resume()", async () => {
+  const { listener, next } = await serve({ startTls: material });
+  await using _ = listener;
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port: listener.addr.port });
+  const transport = await next();
+  const recorder = new Recorder(transport);
+  await conn.write(encoder.encode("<starttls/>"));
+  await recorder.received(11);
+  transport.pause();
+  transport.write("<proceed/>");
+  const upgrade = transport.startTls();
+  await readUntil(conn, "<proceed/>");
+  const secure = await Deno.startTls(conn, { hostname: "localhost", caCerts: [material.cert] });
+  await secure.handshake();
+  // The client restarts the stream at once, as clients do.
+  await secure.write(encoder.encode("<stream:stream>"));
+  await upgrade;
+  await delay(30);
+  assert.equal(recorder.text, "<starttls/>", "encrypted bytes arrived before resume()");
+  transport.resume();
+  await recorder.received(11 + 15);
+  assert.equal(recorder.text, "<starttls/><stream:stream>");
+  secure.close();
+  await recorder.closed.promise;
 });
 
 Deno.test("TcpTransport.startTls() passes a ClientHello read while paused to TLS", async () => {
