@@ -34,13 +34,25 @@ Deno.test("C2sSession upgrades with STARTTLS, then logs in with SCRAM-SHA-256 an
   await client.send("<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>");
   assert.equal(await client.readUntil("/>"), `<proceed xmlns="urn:ietf:params:xml:ns:xmpp-tls"/>`);
   await client.startTls(t.server.certificate!);
+  // loginScram opens the encrypted stream itself; check its features on the way.
+  const jid = await client.loginScram("alice", "alice-secret", "sha256", "balcony");
+  assert.equal(jid, "alice@localhost/balcony");
+  assert.ok(t.server.sessions().next().value?.transport.encrypted);
+});
+
+Deno.test("C2sSession offers SASL, not STARTTLS, once the stream is encrypted", async () => {
+  await using t = await startTestServer();
+  await using client = await RawClient.connect(t.port);
+  await client.open();
+  await client.send("<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>");
+  await client.readUntil("/>");
+  await client.startTls(t.server.certificate!);
   const features = await client.open();
   assert.match(
     features,
     /<stream:features><mechanisms xmlns="urn:ietf:params:xml:ns:xmpp-sasl"><mechanism>SCRAM-SHA-256<\/mechanism><mechanism>SCRAM-SHA-1<\/mechanism><mechanism>PLAIN<\/mechanism><\/mechanisms>/,
   );
-  const jid = await client.loginScram("alice", "alice-secret", "sha256", "balcony");
-  assert.equal(jid, "alice@localhost/balcony");
+  assert.doesNotMatch(features, /starttls/);
 });
 
 Deno.test("C2sSession answers a wrong stream 'to' with host-unknown after its own header", async () => {
