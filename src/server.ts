@@ -212,6 +212,10 @@ export class XmppServer implements AsyncDisposable {
       sessions: this.#registry,
       iq: this.#iq,
       accountExists: async (username) => (await this.#accounts().get(username)) !== undefined,
+      unknownRecipient: (session, stanza) =>
+        session.limits === undefined
+          ? undefined
+          : this.#engine.checkUnknownRecipient(session.limits, stanza),
     });
     this.#policy = streamPolicy(this.config);
     this.#host = this.#sessionHost();

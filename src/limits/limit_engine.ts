@@ -36,7 +36,12 @@ import {
   LimitPolicy,
   type SessionFacts,
 } from "./policy.ts";
-import type { RuleCounters, RuleTarget } from "./stanza_rules.ts";
+import {
+  compileStanzaRules,
+  type RuleCounters,
+  type RuleTarget,
+  type StanzaRuleSet,
+} from "./stanza_rules.ts";
 import { WindowCounter, WindowCounterTable } from "./window_counter.ts";
 import { FairInput, type FairInputQueue } from "./fair_input.ts";
 import { Karma, KarmaBucket } from "./karma.ts";
@@ -85,6 +90,8 @@ export interface SessionLimitState {
   presence: WindowCounter | undefined;
   /** Rate counters of `limit` stanza rules. */
   counters: RuleCounters;
+  /** Rate counters of the rules about unknown recipients, created on first use. */
+  unknownCounters: RuleCounters | undefined;
   /** The bandwidth budget, once input is connected. */
   karma: Karma | undefined;
   /** The connection's share of parse time, once input is connected. */
@@ -168,6 +175,7 @@ export class LimitEngine {
   #auth: AuthGuard;
   #sessions = new Set<SessionLimitState>();
   #parserLimits = new WeakMap<EffectiveLimits, ParserLimits>();
+  #unknownRules = new WeakMap<StanzaRuleSet, StanzaRuleSet>();
   #hits: Record<string, number> = {};
   #fair: FairInput;
   // Live accounts only: an entry goes when the account's last session closes.
@@ -242,6 +250,7 @@ export class LimitEngine {
       recipients: undefined,
       presence: undefined,
       counters: effective.stanza_rules.createCounters(),
+      unknownCounters: undefined,
       karma: undefined,
       input: undefined,
       sharedAccount: undefined,
@@ -417,6 +426,39 @@ export class LimitEngine {
     if (stanza.name === "presence" && target === "self") return this.#checkPresence(state, stanza);
     if (recipient !== undefined) return this.#checkRecipient(state, recipient);
     return undefined;
+  }
+
+  /**
+   * A stanza went to a local account that does not exist: the stanza rules
+   * written for `to: unknown` apply (XEP-0205 "stanzas to unknown JIDs").
+   * Only those rules are checked here, with their own counters, so no rule
+   * counts a stanza twice.
+   *
+   * @returns The error to answer with instead of `<service-unavailable/>`.
+   */
+  checkUnknownRecipient(state: SessionLimitState, stanza: Element): StanzaError | undefined {
+    const effective = state.effective;
+    if (effective.exempt || stanza.attrs.type === "error") return undefined;
+    let rules = this.#unknownRules.get(effective.stanza_rules);
+    if (rules === undefined) {
+      rules = compileStanzaRules(
+        effective.stanza_rules.rules.filter((rule) => rule.to === "unknown"),
+      );
+      this.#unknownRules.set(effective.stanza_rules, rules);
+    }
+    if (rules.rules.length === 0) return undefined;
+    state.unknownCounters ??= rules.createCounters();
+    const verdict = rules.check(stanza, {
+      direction: "outbound",
+      to: "unknown",
+      counters: state.unknownCounters,
+      clock: this.#timers,
+    });
+    if (verdict.allowed) return undefined;
+    const max = rules.rules[verdict.rule]?.rate?.max ?? 0;
+    return this.#hit(state, "stanza_rules", verdict.mode, max + 1, max, verdict.retryAfterMs)
+      ? verdict.error
+      : undefined;
   }
 
   #checkPresence(state: SessionLimitState, stanza: Element): StanzaError | undefined {
@@ -610,6 +652,7 @@ export class LimitEngine {
     this.#applyBandwidth(state);
     if (effective.stanza_rules !== before.stanza_rules) {
       state.counters = effective.stanza_rules.createCounters();
+      state.unknownCounters = undefined;
     }
     if (
       effective.distinct_recipients.max !== before.distinct_recipients.max ||

@@ -35,6 +35,11 @@ export interface RouterOptions<S extends RoutableSession> {
   iq: IqRegistry;
   /** Whether an account exists (for stanzas to accounts with no session). */
   accountExists(username: string): Promise<boolean>;
+  /**
+   * Told about a stanza to a local account that does not exist (XEP-0205
+   * "stanzas to unknown JIDs"); its error, if any, replaces `<service-unavailable/>`.
+   */
+  unknownRecipient?(sender: S, stanza: Element): StanzaError | undefined;
 }
 
 /**
@@ -67,6 +72,7 @@ export class Router<S extends RoutableSession> {
   #sessions: SessionRegistry<S>;
   #iq: IqRegistry;
   #accountExists: (username: string) => Promise<boolean>;
+  #unknownRecipient: ((sender: S, stanza: Element) => StanzaError | undefined) | undefined;
 
   /** @param options The domain and collaborators. */
   constructor(options: RouterOptions<S>) {
@@ -74,6 +80,7 @@ export class Router<S extends RoutableSession> {
     this.#sessions = options.sessions;
     this.#iq = options.iq;
     this.#accountExists = options.accountExists;
+    this.#unknownRecipient = options.unknownRecipient?.bind(options);
   }
 
   /**
@@ -169,8 +176,11 @@ export class Router<S extends RoutableSession> {
       }
     }
     if (delivered || type === "headline") return;
-    // RFC 6121 §8.5.2.2: no available resource and no offline storage yet.
-    this.#bounce(sender, stanza, unavailable());
+    // RFC 6121 §8.5.2.2: no available resource and no offline storage yet;
+    // §8.5.1: an account that does not exist also gets service-unavailable.
+    this.#whenAccountExists(sender, stanza, username, () => {
+      this.#bounce(sender, stanza, unavailable());
+    });
   }
 
   #toFull(sender: S, stanza: Element, bare: string, resource: string, username: string): void {
@@ -196,8 +206,8 @@ export class Router<S extends RoutableSession> {
 
   #whenAccountExists(sender: S, stanza: Element, username: string, then: () => void): void {
     this.#accountExists(username).then((exists) => {
-      if (exists) then();
-      else this.#bounce(sender, stanza, unavailable());
+      if (exists) return then();
+      this.#bounce(sender, stanza, this.#unknownRecipient?.(sender, stanza) ?? unavailable());
     }, () => this.#bounce(sender, stanza, new StanzaError("wait", "internal-server-error")));
   }
 

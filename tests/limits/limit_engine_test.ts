@@ -498,3 +498,62 @@ Deno.test("bandwidth pauses a flooder's reading at its budget while another clie
   flooder.close();
   await flood;
 });
+
+Deno.test("stanza_rules limit stanzas to unknown JIDs; known accounts are not counted", async () => {
+  const clock = new ManualClock();
+  await using t = await startTestServer(
+    limits({
+      stanza_rules: [{
+        action: "limit",
+        kind: "message",
+        to: "unknown",
+        rate: { max: 1, window: "1m" },
+        text: "Too many messages to unknown addresses",
+      }],
+    }),
+    { timers: clock },
+  );
+  await using client = await RawClient.connect(t.port);
+  await client.loginPlain("alice", "alice-secret", "a");
+  await client.send("<message to='nobody1@localhost' id='u1'><body>x</body></message>");
+  assert.match(await client.readUntil("</message>"), /<service-unavailable/);
+  await client.send("<message to='bob@localhost' id='k1'><body>x</body></message>");
+  assert.match(await client.readUntil("</message>"), /<service-unavailable/); // exists, just offline
+  await client.send("<message to='nobody2@localhost' id='u2'><body>x</body></message>");
+  assert.equal(
+    await client.readUntil("</message>"),
+    `<message type="error" id="u2" from="nobody2@localhost" to="alice@localhost/a"><error type="wait">` +
+      `<resource-constraint xmlns="${NS_STANZAS}"/><text xmlns="${NS_STANZAS}">Too many messages to unknown addresses</text>` +
+      `<too-many-stanzas xmlns="urn:xmpp:errors"/></error></message>`,
+  );
+});
+
+Deno.test("pre_auth_max_elements cuts off an element bomb before authentication", async () => {
+  await using t = await startTestServer(limits({ pre_auth_max_elements: 4 }));
+  await using client = await RawClient.connect(t.port);
+  await client.open();
+  await client.send(
+    `<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>${"<a/>".repeat(10)}</auth>`,
+  );
+  assert.match(
+    await client.readToEnd(),
+    /^<stream:error><policy-violation xmlns="urn:ietf:params:xml:ns:xmpp-streams"\/>/,
+  );
+});
+
+Deno.test("exempt jids are not limited once authenticated", async () => {
+  await using t = await startTestServer(
+    limits({ resources_per_account: 1, exempt: { jids: ["alice@localhost"] } }),
+  );
+  await using one = await RawClient.connect(t.port);
+  await one.loginPlain("alice", "alice-secret", "one");
+  await using two = await RawClient.connect(t.port);
+  assert.equal(await two.loginPlain("alice", "alice-secret", "two"), "alice@localhost/two");
+  await using bob1 = await RawClient.connect(t.port);
+  await bob1.loginPlain("bob", "bob-secret", "one");
+  await using bob2 = await RawClient.connect(t.port);
+  await assert.rejects(
+    bob2.loginPlain("bob", "bob-secret", "two"),
+    /Bind failed: .*resource-limit-exceeded/,
+  );
+});
