@@ -48,6 +48,40 @@ import { Karma, KarmaBucket } from "./karma.ts";
 import type { Pausable } from "../transport/pause_gate.ts";
 import type { BandwidthLimit } from "../config/schema.ts";
 
+/**
+ * The parser caps for given stanza sizes: the server-wide structural caps of
+ * `limits.parser` with a stanza size and a stream-error size (`null` = no limit).
+ *
+ * @example Usage
+ * ```ts
+ * import { parserCaps } from "./limit_engine.ts";
+ * import { resolveConfig } from "../config/schema.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const caps = parserCaps(resolveConfig({}).limits, 1024, null);
+ * assert.equal(caps.maxStanzaBytes, 1024);
+ * assert.equal(caps.maxStanzaBytesHard, Number.MAX_SAFE_INTEGER);
+ * assert.equal(caps.maxDepth, 32);
+ * ```
+ */
+export function parserCaps(
+  limits: LimitsConfig,
+  stanzaSize: number | null,
+  streamErrorSize: number | null,
+): ParserLimits {
+  const parser = limits.parser;
+  return {
+    maxStanzaBytes: stanzaSize ?? Number.MAX_SAFE_INTEGER,
+    maxStanzaBytesHard: streamErrorSize ?? Number.MAX_SAFE_INTEGER,
+    maxDepth: parser.max_depth,
+    maxAttributes: parser.max_attributes,
+    maxNameLength: parser.max_name_length,
+    maxAttributeValueLength: parser.max_attribute_value_length,
+    maxNamespaceDeclarations: parser.max_namespace_declarations,
+    maxElementsPerStanza: parser.max_elements_per_stanza,
+  };
+}
+
 /** The karma penalty options a bandwidth limit implies. */
 function penaltyOf(bandwidth: BandwidthLimit): { penalty: number; recoveryMs: number } {
   const penalty = bandwidth.penalty_rate === null || bandwidth.rate === null
@@ -353,17 +387,9 @@ export class LimitEngine {
     const effective = state.effective;
     let limits = this.#parserLimits.get(effective);
     if (limits === undefined) {
-      const parser = this.#limits.parser;
-      limits = Object.freeze({
-        maxStanzaBytes: effective.stanza_size.max ?? Number.MAX_SAFE_INTEGER,
-        maxStanzaBytesHard: effective.stanza_size_stream_error.max ?? Number.MAX_SAFE_INTEGER,
-        maxDepth: parser.max_depth,
-        maxAttributes: parser.max_attributes,
-        maxNameLength: parser.max_name_length,
-        maxAttributeValueLength: parser.max_attribute_value_length,
-        maxNamespaceDeclarations: parser.max_namespace_declarations,
-        maxElementsPerStanza: parser.max_elements_per_stanza,
-      });
+      limits = Object.freeze(
+        parserCaps(this.#limits, effective.stanza_size.max, effective.stanza_size_stream_error.max),
+      );
       this.#parserLimits.set(effective, limits);
     }
     return limits;

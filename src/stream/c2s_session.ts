@@ -456,7 +456,11 @@ export class C2sSession {
           session: this.id,
           reason: error instanceof Error ? error.message : String(error),
         });
-        this.close(new StreamError("internal-server-error"));
+        // RFC 6120 §6.5.13: a failure on our side (e.g. the account store) is
+        // temporary; the client may try again on the same stream.
+        this.#sasl = undefined;
+        this.send(el("failure", { xmlns: NS_SASL }, el("temporary-auth-failure")));
+        this.#resumeAfterStep();
       },
     );
   }

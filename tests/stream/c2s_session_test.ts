@@ -379,3 +379,29 @@ Deno.test("C2sSession closes a client that does not read once its send queue pas
   sender.close();
   await flood.catch(() => {});
 });
+
+Deno.test("C2sSession answers temporary-auth-failure when the account store fails, and the stream goes on", async () => {
+  const failing = {
+    get: () => Promise.reject(new Error("disk on fire")),
+    put: () => Promise.resolve(),
+    delete: () => Promise.resolve(false),
+    list: () => Promise.resolve([]),
+    close: () => {},
+  };
+  await using t = await startTestServer({ ...PLAIN_OK, accounts: [] }, { accountStore: failing });
+  await using client = await RawClient.connect(t.port);
+  await client.open();
+  const auth = `<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>${
+    btoa("\0alice\0x")
+  }</auth>`;
+  await client.send(auth);
+  assert.equal(
+    await client.readUntil("</failure>"),
+    `<failure xmlns="urn:ietf:params:xml:ns:xmpp-sasl"><temporary-auth-failure/></failure>`,
+  );
+  await client.send(auth);
+  assert.match(await client.readUntil("</failure>"), /temporary-auth-failure/);
+  assert.ok(
+    t.logs.some((line) => line.includes('"event":"sasl-error"') && line.includes("disk on fire")),
+  );
+});
