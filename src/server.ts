@@ -1,0 +1,689 @@
+/**
+ * The XMPP server: listeners, streams, accounts and routing for one domain,
+ * with hooks an embedding app can use.
+ *
+ * @module
+ */
+
+import { createPlainMechanism } from "./auth/plain.ts";
+import type { SaslMechanism } from "./auth/sasl_mechanism.ts";
+import { createScramMechanism } from "./auth/scram.ts";
+import { createAccountRecord } from "./auth/credentials.ts";
+import { systemTimers, type TimerId, type Timers } from "./core/clock.ts";
+import { EventBus } from "./core/events.ts";
+import { Logger } from "./core/log.ts";
+import { createStats, type ServerStats } from "./core/stats.ts";
+import { resolveConfig, type ServerConfig, type ServerConfigInput } from "./config/schema.ts";
+import { ConfigError } from "./config/validate.ts";
+import type { StanzaError } from "./errors/stanza_error.ts";
+import { StreamError } from "./errors/stream_error.ts";
+import { DiscoInfo, registerDisco } from "./im/disco.ts";
+import { registerPing } from "./im/ping.ts";
+import { registerVersion } from "./im/version.ts";
+import { Jid } from "./jid/jid.ts";
+import { type IqHandler, IqRegistry, type IqScope } from "./routing/iq_registry.ts";
+import { Router } from "./routing/router.ts";
+import { SessionRegistry } from "./routing/session_registry.ts";
+import type { AccountStore } from "./storage/account_store.ts";
+import { MemoryAccountStore } from "./storage/memory_account_store.ts";
+import { SqliteAccountStore } from "./storage/sqlite_account_store.ts";
+import { C2sSession, type SessionHost, type StreamPolicy } from "./stream/c2s_session.ts";
+import { generateResource } from "./stream/bind.ts";
+import { type LoadedTlsMaterial, loadTlsMaterial } from "./tls/tls_material.ts";
+import { listenTcp, type TcpListener } from "./transport/tcp_listener.ts";
+import type { Transport, TransportType } from "./transport/transport.ts";
+import { el, type Element } from "./xml/element.ts";
+import { NS_CLIENT } from "./xml/ns.ts";
+import { errorReply } from "./errors/stanza_error.ts";
+import {
+  LimitEngine,
+  type LimitEvent,
+  type LimitsSnapshot,
+  parserCaps,
+} from "./limits/limit_engine.ts";
+import type { BanEntry, BanOptions } from "./limits/ban_list.ts";
+import type { PressureLevel } from "./limits/connection_guard.ts";
+import type { RuleTarget } from "./limits/stanza_rules.ts";
+import type { LimitsConfig } from "./config/schema.ts";
+
+/** Events an embedding app can subscribe to through {@linkcode XmppServer.events}. */
+export interface ServerEvents {
+  /** A connection arrived; return `true` to refuse it before any byte is read. */
+  connection: { remoteAddress: string; type: TransportType };
+  /** A stream authenticated. */
+  authenticated: { session: C2sSession; username: string; mechanism: string };
+  /** A SASL attempt failed. */
+  "auth-failure": { session: C2sSession; condition: string; mechanism: string | undefined };
+  /** A resource was bound. */
+  bound: { session: C2sSession; jid: string };
+  /** A stanza from a bound client, before routing; return `true` to consume it. */
+  stanza: { session: C2sSession; stanza: Element };
+  /** A stream ended. */
+  closed: { session: C2sSession; error: StreamError | undefined };
+  /** A XEP-0205 limit triggered (or would have, in report mode). */
+  limit: LimitEvent;
+}
+
+/** Runtime control of the XEP-0205 limits, through {@linkcode XmppServer.limits}. */
+export interface LimitsAdmin {
+  /** Live limiter state: sessions, open connections per address, bans, hits by limit. */
+  snapshot(): LimitsSnapshot;
+  /** Refuses an address or CIDR from now on and closes its open streams. */
+  ban(addressOrCidr: string, options?: BanOptions): BanEntry;
+  /** Lifts a runtime ban. */
+  unban(addressOrCidr: string): boolean;
+  /** Replaces the `limits:` section at runtime; live sessions follow. Throws `ConfigError`. */
+  update(limits: unknown): LimitsConfig;
+  /** Sets the overload level by hand (0 none to 3 shed unauthenticated streams). */
+  setPressure(level: PressureLevel): void;
+}
+
+/** Things only code (not YAML) can supply. */
+export interface XmppServerOptions {
+  /** Clock and timers for every timeout. @default systemTimers */
+  timers?: Timers;
+  /** Where logs go. @default a logger built from `config.log` */
+  logger?: Logger;
+  /** An account store to use instead of the one `config.storage` names. */
+  accountStore?: AccountStore;
+}
+
+/** A listening socket and what it serves. */
+export interface ListenerAddress {
+  type: string;
+  hostname: string;
+  port: number;
+}
+
+const LAG_PROBE_MS = 1000;
+/** Configuration keys a running server cannot change. */
+const RESTART_KEYS = ["domain", "listen", "tls", "storage", "log", "software_version"] as const;
+const SELF = { target: "self", recipient: undefined } as const;
+const LOCAL_HOST = { target: "local", recipient: undefined } as const;
+
+/** Parser caps and stream policy as the configuration gives them. */
+function streamPolicy(config: ServerConfig): StreamPolicy {
+  const limits = config.limits;
+  const base = parserCaps(limits, limits.stanza_size, limits.stanza_size_stream_error);
+  const preAuthSize = limits.pre_auth_stanza_size ?? Number.MAX_SAFE_INTEGER;
+  return {
+    tlsRequired: config.tls.required,
+    maxAuthFailures: config.auth.max_failures_per_stream,
+    authLimits: base,
+    // XEP-0205: an unauthenticated stream gets much smaller limits; anything over is a stream error.
+    preAuthLimits: {
+      ...base,
+      maxStanzaBytes: preAuthSize,
+      maxStanzaBytesHard: preAuthSize,
+      maxElementsPerStanza: Math.min(base.maxElementsPerStanza, limits.pre_auth_max_elements),
+    },
+    sendBufferBytes: limits.send_buffer,
+    idleSeconds: Math.round(config.timeouts.idle / 1000),
+  };
+}
+
+/**
+ * An XMPP server for one domain.
+ *
+ * @example Usage
+ * ```ts
+ * import { XmppServer } from "./server.ts";
+ * import assert from "node:assert/strict";
+ *
+ * await using server = new XmppServer({
+ *   domain: "localhost",
+ *   listen: [{ type: "c2s", host: "127.0.0.1", port: 0 }],
+ *   tls: { required: false },
+ *   storage: { type: "memory" },
+ *   accounts: [{ jid: "alice@localhost", password: "secret" }],
+ * });
+ * await server.start();
+ * assert.equal(server.addresses[0]?.type, "c2s");
+ * ```
+ */
+export class XmppServer implements AsyncDisposable {
+  #config: ServerConfig;
+  /** Events for embedding apps. */
+  readonly events: EventBus<ServerEvents> = new EventBus();
+  /** The structured logger. */
+  readonly log: Logger;
+  /** Counters since start, for metrics. */
+  readonly stats: ServerStats = createStats();
+
+  #timers: Timers;
+  #storeOverride: AccountStore | undefined;
+  #store: AccountStore | undefined;
+  #tls: LoadedTlsMaterial | undefined;
+  #iq: IqRegistry;
+  #disco: DiscoInfo;
+  #registry = new SessionRegistry<C2sSession>();
+  #sessions = new Set<C2sSession>();
+  #router: Router<C2sSession>;
+  #listeners: { type: string; listener: TcpListener }[] = [];
+  #mechanismsPlain = new Map<string, SaslMechanism>();
+  #mechanismsTls = new Map<string, SaslMechanism>();
+  #policy: StreamPolicy;
+  #host: SessionHost;
+  #sweep: TimerId | undefined;
+  #lagTimer: TimerId | undefined;
+  #engine: LimitEngine;
+  #limitsAdmin: LimitsAdmin;
+  #started = false;
+  #stopping: Promise<void> | undefined;
+
+  /**
+   * Creates a server; nothing listens until {@linkcode XmppServer.start}.
+   *
+   * @param config The configuration, the same shape as the YAML file.
+   * @param options Clock, logger and store overrides.
+   * @throws {ConfigError} If the configuration is invalid.
+   */
+  constructor(config: ServerConfigInput | ServerConfig = {}, options: XmppServerOptions = {}) {
+    this.#config = resolveConfig(config);
+    this.#timers = options.timers ?? systemTimers;
+    this.log = options.logger ??
+      new Logger({ level: this.config.log.level, format: this.config.log.format });
+    this.#storeOverride = options.accountStore;
+    this.#iq = new IqRegistry((error, request) => {
+      this.log.error("iq-handler-error", {
+        ns: request.payload.ns,
+        reason: error instanceof Error ? error.message : String(error),
+      });
+    });
+    this.#disco = new DiscoInfo({ category: "server", type: "im", name: "xmppd" });
+    registerDisco(this.#iq, this.#disco);
+    registerPing(this.#iq, this.#disco);
+    if (this.config.software_version !== undefined) {
+      registerVersion(this.#iq, this.#disco, this.config.software_version);
+    }
+    this.#router = new Router({
+      domain: this.config.domain,
+      sessions: this.#registry,
+      iq: this.#iq,
+      accountExists: async (username) => (await this.#accounts().get(username)) !== undefined,
+      unknownRecipient: (session, stanza) =>
+        session.limits === undefined
+          ? undefined
+          : this.#engine.checkUnknownRecipient(session.limits, stanza),
+    });
+    this.#policy = streamPolicy(this.config);
+    this.#host = this.#sessionHost();
+    this.#engine = new LimitEngine(this.config, {
+      timers: this.#timers,
+      log: this.log,
+      emit: (event) => this.events.emit("limit", event),
+    });
+    this.#engine.onApply = (state) => {
+      for (const session of this.#sessions) {
+        if (session.limits !== state) continue;
+        session.setParserLimits(this.#engine.parserLimits(state));
+        session.sendBufferBytes = this.#engine.sendBuffer(state);
+      }
+    };
+    this.#limitsAdmin = this.#adminApi();
+  }
+
+  /** The resolved configuration in force. */
+  get config(): ServerConfig {
+    return this.#config;
+  }
+
+  /**
+   * Applies a new configuration without dropping connections: limits (live
+   * sessions follow at once), timeouts, SASL settings and new accounts. A
+   * change that needs a restart (domain, listeners, TLS, storage, logging,
+   * software version) or an invalid value throws a `ConfigError` naming the
+   * key, and the configuration in force stays.
+   *
+   * @param config The whole new configuration, the same shape as at start.
+   * @returns The configuration now in force.
+   */
+  async reload(config: ServerConfigInput | ServerConfig): Promise<ServerConfig> {
+    const next = resolveConfig(config);
+    for (const key of RESTART_KEYS) {
+      if (JSON.stringify(next[key]) !== JSON.stringify(this.#config[key])) {
+        throw new ConfigError(key, "cannot change while running; restart the server to apply it");
+      }
+    }
+    this.#engine.update(next.limits);
+    this.#config = next;
+    this.#policy = streamPolicy(next);
+    if (this.#started) {
+      this.#mechanismsPlain.clear();
+      this.#mechanismsTls.clear();
+      this.#buildMechanisms();
+      for (const account of next.accounts) await this.addAccount(account.jid, account.password);
+    }
+    this.log.info("config-reloaded", {});
+    return next;
+  }
+
+  /** Runtime control and live state of the XEP-0205 limits. */
+  get limits(): LimitsAdmin {
+    return this.#limitsAdmin;
+  }
+
+  /** The listening addresses, once started (port 0 resolves to the real port). */
+  get addresses(): ListenerAddress[] {
+    return this.#listeners.map(({ type, listener }) => ({ type, ...listener.addr }));
+  }
+
+  /** Open streams, bound or not. */
+  get connectionCount(): number {
+    return this.#sessions.size;
+  }
+
+  /** Every open stream, bound or not. */
+  sessions(): IterableIterator<C2sSession> {
+    return this.#sessions.values();
+  }
+
+  /** The TLS certificate in use (PEM), e.g. for clients that must trust a self-signed one. */
+  get certificate(): string | undefined {
+    return this.#tls?.cert;
+  }
+
+  /**
+   * Handles IQ requests to the server (`"host"`) or to a user's own account
+   * (`"account"`) for one payload element.
+   *
+   * @returns A disposable that removes the handler.
+   */
+  handleIq(
+    scope: IqScope,
+    type: "get" | "set",
+    ns: string,
+    name: string,
+    handler: IqHandler,
+  ): Disposable {
+    const stack = new DisposableStack();
+    stack.use(this.#iq.set(scope, type, ns, name, handler));
+    stack.use(this.#disco.addFeature(ns));
+    return stack;
+  }
+
+  /**
+   * Delivers a stanza from the server side (e.g. a bot's reply) to local
+   * clients. `from` must be set by the caller.
+   *
+   * @returns How many sessions received it.
+   */
+  deliver(stanza: Element): number {
+    const to = Jid.tryParse(stanza.attrs.to ?? "");
+    if (to === undefined || to.local === undefined || to.domain !== this.config.domain) return 0;
+    const bare = to.local + "@" + to.domain;
+    if (to.resource !== undefined) {
+      const session = this.#registry.get(bare, to.resource);
+      session?.send(stanza);
+      return session === undefined ? 0 : 1;
+    }
+    let count = 0;
+    for (const session of this.#registry.resources(bare)) {
+      if (session.available && session.priority >= 0) {
+        session.send(stanza);
+        count++;
+      }
+    }
+    return count;
+  }
+
+  /**
+   * Creates or replaces an account.
+   *
+   * @param jid The account's bare JID (or its localpart) on the served domain.
+   * @param password The password; only SCRAM keys are stored.
+   * @throws {TypeError} If the JID is not on the served domain.
+   */
+  async addAccount(jid: string, password: string): Promise<void> {
+    const username = this.#username(jid);
+    await this.#accounts().put(
+      await createAccountRecord(username, password, {
+        iterations: this.config.auth.scram_iterations,
+      }),
+    );
+  }
+
+  /** Opens storage, loads TLS and starts listening. */
+  async start(): Promise<void> {
+    if (this.#started) throw new Error("Cannot start the server: it is already started");
+    this.#started = true;
+    this.#store = this.#storeOverride ??
+      (this.config.storage.type === "memory"
+        ? new MemoryAccountStore()
+        : new SqliteAccountStore(this.config.storage.path));
+    for (const account of this.config.accounts) {
+      await this.addAccount(account.jid, account.password);
+    }
+    this.#tls = await loadTlsMaterial({
+      domain: this.config.domain,
+      ...(this.config.tls.cert !== undefined ? { cert: this.config.tls.cert } : {}),
+      ...(this.config.tls.key !== undefined ? { key: this.config.tls.key } : {}),
+    });
+    if (this.#tls.selfSigned) {
+      this.log.warn("tls-self-signed", {
+        domain: this.config.domain,
+        hint: "clients must trust this certificate; set tls.cert and tls.key for a real one",
+      });
+    }
+    this.#buildMechanisms();
+    for (const listen of this.config.listen) {
+      if (listen.type !== "c2s" && listen.type !== "c2s_direct_tls") {
+        throw new Error(`Cannot listen: listener type '${listen.type}' is not supported yet`);
+      }
+      const directTls = listen.type === "c2s_direct_tls";
+      const listener = await listenTcp({
+        host: listen.host,
+        port: listen.port,
+        ...(directTls ? { directTls: this.#tls } : { startTls: this.#tls }),
+        accept: (remoteAddress) =>
+          !this.events.emit("connection", { remoteAddress, type: directTls ? "tls" : "tcp" }),
+      }, (transport) => this.accept(transport));
+      this.#listeners.push({ type: listen.type, listener });
+      this.log.info("listening", {
+        type: listen.type,
+        host: listener.addr.hostname,
+        port: listener.addr.port,
+      });
+    }
+    this.#scheduleSweep();
+    this.#watchLag(this.#timers.now());
+  }
+
+  /**
+   * Runs a stream over any transport (TCP, TLS, or an in-memory pair in
+   * tests and embedding).
+   *
+   * @returns The session, or `undefined` if the server is stopping.
+   */
+  accept(transport: Transport): C2sSession | undefined {
+    if (this.#stopping !== undefined) {
+      transport.destroy();
+      return undefined;
+    }
+    // XEP-0205 §2.1-2.2: refused connections are closed before any byte is read.
+    const limits = this.#engine.admit(transport.remoteAddress, transport.type);
+    if (limits === undefined) {
+      this.stats.connectionsRefused++;
+      transport.destroy();
+      return undefined;
+    }
+    this.stats.connectionsAccepted[transport.type] =
+      (this.stats.connectionsAccepted[transport.type] ?? 0) + 1;
+    const session = new C2sSession(this.#host, transport, limits);
+    this.#sessions.add(session);
+    this.#engine.connectInput(
+      limits,
+      { karma: session.pauseHandle(), fair: session.pauseHandle() },
+      (bytes) => session.receive(bytes),
+    );
+    return session;
+  }
+
+  /**
+   * Stops accepting, closes every stream with `<system-shutdown/>`, waits
+   * for them to go (up to `timeouts.shutdown`), then closes storage.
+   */
+  stop(): Promise<void> {
+    this.#stopping ??= this.#stop();
+    return this.#stopping;
+  }
+
+  async #stop(): Promise<void> {
+    if (this.#sweep !== undefined) this.#timers.clear(this.#sweep);
+    if (this.#lagTimer !== undefined) this.#timers.clear(this.#lagTimer);
+    await Promise.all(this.#listeners.map(({ listener }) => listener.close()));
+    const sessions = [...this.#sessions];
+    for (const session of sessions) session.close(new StreamError("system-shutdown"));
+    const deadline = this.#timers.now() + this.config.timeouts.shutdown;
+    while (this.#sessions.size > 0 && this.#timers.now() < deadline) {
+      await new Promise<void>((resolve) => this.#timers.set(resolve, 10));
+    }
+    for (const session of [...this.#sessions]) session.transport.destroy();
+    this.#store?.close();
+  }
+
+  /** Stops the server. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.stop();
+  }
+
+  #accounts(): AccountStore {
+    if (this.#store === undefined) {
+      throw new Error("Cannot use accounts: the server is not started");
+    }
+    return this.#store;
+  }
+
+  #username(jid: string): string {
+    const parsed = Jid.parse(jid.includes("@") ? jid : jid + "@" + this.config.domain);
+    if (parsed.domain !== this.config.domain || parsed.local === undefined) {
+      throw new TypeError(`Cannot add account: '${jid}' is not on domain '${this.config.domain}'`);
+    }
+    return parsed.local;
+  }
+
+  #buildMechanisms(): void {
+    const lookup = (username: string) => this.#accounts().get(username);
+    for (const name of this.config.auth.mechanisms) {
+      // Unknown users get decoy salts with the configured iteration count, so an
+      // exchange does not reveal whether an account exists.
+      const common = {
+        lookup,
+        domain: this.config.domain,
+        iterations: this.config.auth.scram_iterations,
+      };
+      const mechanism = name === "PLAIN"
+        ? createPlainMechanism({
+          ...common,
+          allowWithoutTls: this.config.auth.allow_plain_without_tls,
+        })
+        : createScramMechanism(name === "SCRAM-SHA-1" ? "SHA-1" : "SHA-256", common);
+      this.#mechanismsTls.set(name, mechanism);
+      // PLAIN sends the password itself: never offered in the clear unless allowed.
+      if (name !== "PLAIN" || this.config.auth.allow_plain_without_tls) {
+        this.#mechanismsPlain.set(name, mechanism);
+      }
+    }
+  }
+
+  // One timer for every stream: negotiation deadlines and idle streams.
+  #scheduleSweep(): void {
+    const interval = Math.max(
+      250,
+      Math.min(this.config.timeouts.negotiation, this.config.timeouts.idle) / 4,
+    );
+    this.#sweep = this.#timers.set(() => {
+      this.#sweepSessions();
+      if (this.#stopping === undefined) this.#scheduleSweep();
+    }, interval);
+  }
+
+  // Event-loop lag is the overload signal: a late timer means the process is
+  // saturated, so new unauthenticated work is refused first (XEP-0205 spirit).
+  #watchLag(expectedAt: number): void {
+    const next = expectedAt + LAG_PROBE_MS;
+    this.#lagTimer = this.#timers.set(() => {
+      const level = this.#engine.observeLag(Math.max(0, this.#timers.now() - next));
+      if (level === 3) this.#shed();
+      if (this.#stopping === undefined) this.#watchLag(this.#timers.now());
+    }, LAG_PROBE_MS);
+  }
+
+  #shed(): void {
+    for (const session of [...this.#sessions]) {
+      if (session.limits !== undefined && this.#engine.shouldShed(session.limits)) {
+        session.close(new StreamError("resource-constraint", { text: "Server overloaded" }));
+      }
+    }
+  }
+
+  #adminApi(): LimitsAdmin {
+    return {
+      snapshot: () => this.#engine.snapshot(),
+      ban: (addressOrCidr, options) => {
+        const entry = this.#engine.ban(addressOrCidr, options);
+        for (const session of [...this.#sessions]) {
+          if (this.#engine.isBanned(session.transport.remoteAddress)) {
+            session.close(new StreamError("policy-violation", { text: "Banned" }));
+          }
+        }
+        return entry;
+      },
+      unban: (addressOrCidr) => this.#engine.unban(addressOrCidr),
+      update: (limits) => this.#engine.update(limits),
+      setPressure: (level) => {
+        this.#engine.setPressure(level);
+        if (level === 3) this.#shed();
+      },
+    };
+  }
+
+  /** Who a stanza is for, as the stanza rules and the recipient limit see it. */
+  #target(
+    session: C2sSession,
+    stanza: Element,
+  ): { target: RuleTarget; recipient: string | undefined } {
+    const to = stanza.attrs.to;
+    if (to === undefined) return SELF;
+    const jid = Jid.tryParse(to);
+    if (jid === undefined) return SELF;
+    if (jid.domain !== this.config.domain) {
+      return { target: "remote", recipient: jid.bare().toString() };
+    }
+    if (jid.local === undefined) return LOCAL_HOST;
+    const bare = jid.bare().toString();
+    if (bare === session.bareKey) return SELF;
+    return { target: "local", recipient: bare };
+  }
+
+  #sweepSessions(): void {
+    const now = this.#timers.now();
+    const negotiation = this.config.timeouts.negotiation;
+    const idle = this.config.timeouts.idle;
+    for (const session of this.#sessions) {
+      if (session.phase !== "established" && now - session.openedAt >= negotiation) {
+        session.close(new StreamError("connection-timeout", { text: "Negotiation took too long" }));
+      } else if (now - session.lastActivity >= idle) {
+        session.close(new StreamError("connection-timeout", { text: "Idle for too long" }));
+      }
+    }
+  }
+
+  #sessionHost(): SessionHost {
+    // deno-lint-ignore no-this-alias -- the host's policy getter must see reloads
+    const server = this;
+    const domain = this.config.domain;
+    return {
+      domain,
+      log: this.log,
+      get policy() {
+        return server.#policy;
+      },
+      now: () => this.#timers.now(),
+      after: (delayMs, callback) => {
+        this.#timers.set(callback, delayMs);
+      },
+      stats: this.stats,
+      input: (session, bytes) => {
+        this.stats.bytesIn += bytes.byteLength;
+        if (session.limits === undefined) session.receive(bytes);
+        else this.#engine.input(session.limits, bytes);
+      },
+      authAttempt: (session) =>
+        session.limits === undefined ? 0 : this.#engine.authAttempt(session.limits),
+      mechanisms: (encrypted) => encrypted ? this.#mechanismsTls : this.#mechanismsPlain,
+      authenticated: (session, username, mechanism) => {
+        this.log.info("authenticated", {
+          session: session.id,
+          ip: session.transport.remoteAddress,
+          username,
+          mechanism,
+        });
+        if (session.limits !== undefined) {
+          this.#engine.authenticated(session.limits, username + "@" + domain, mechanism);
+        }
+        this.stats.logins++;
+        this.events.emit("authenticated", { session, username, mechanism });
+      },
+      authFailed: (session, condition, mechanism) => {
+        this.log.info("auth-failure", {
+          session: session.id,
+          ip: session.transport.remoteAddress,
+          condition,
+          mechanism,
+        });
+        this.stats.loginFailures++;
+        this.events.emit("auth-failure", { session, condition, mechanism });
+        return session.limits === undefined ? 0 : this.#engine.authFailed(session.limits);
+      },
+      bind: (session, requested) => this.#bind(session, requested),
+      route: (session, stanza) => {
+        if (session.limits !== undefined) {
+          const { target, recipient } = this.#target(session, stanza);
+          const refused = this.#engine.checkOutbound(session.limits, stanza, target, recipient);
+          if (refused !== undefined) return session.send(errorReply(stanza, refused, domain));
+        }
+        if (this.events.emit("stanza", { session, stanza })) return;
+        this.#router.route(session, stanza);
+      },
+      closed: (session, error) => {
+        this.#sessions.delete(session);
+        if (error !== undefined) {
+          this.stats.streamErrors[error.condition] =
+            (this.stats.streamErrors[error.condition] ?? 0) + 1;
+        }
+        if (session.limits !== undefined) this.#engine.release(session.limits);
+        this.#registry.remove(session);
+        if (session.available) {
+          // RFC 6121 §4.5.2: the server sends unavailable presence on the client's behalf.
+          session.available = false;
+          const bare = session.bareKey;
+          for (const other of this.#registry.resources(bare)) {
+            if (other.available) {
+              other.send(
+                el("presence", {
+                  xmlns: NS_CLIENT,
+                  type: "unavailable",
+                  from: session.jid!.toString(),
+                }),
+              );
+            }
+          }
+        }
+        this.events.emit("closed", { session, error });
+      },
+    };
+  }
+
+  #bind(session: C2sSession, requested: string | undefined): Jid | StanzaError {
+    const base = Jid.parse(session.username! + "@" + this.config.domain);
+    let jid: Jid;
+    try {
+      jid = base.withResource(requested ?? generateResource());
+    } catch {
+      // RFC 6120 §7.7.2.1: a resource that cannot be prepared is bad-request; pick one instead.
+      jid = base.withResource(generateResource());
+    }
+    const bare = base.toString();
+    const replaced = this.#registry.get(bare, jid.resource!);
+    if (session.limits !== undefined) {
+      const refused = this.#engine.checkBind(
+        session.limits,
+        this.#registry.countResources(bare),
+        replaced !== undefined,
+      );
+      if (refused !== undefined) return refused;
+    }
+    if (replaced !== undefined && replaced !== session) {
+      // RFC 6120 §7.7.2.2: the new session wins; the old one gets <conflict/>.
+      this.#registry.remove(replaced);
+      replaced.close(new StreamError("conflict", { text: "Replaced by new connection" }));
+    }
+    session.jid = jid;
+    session.bareKey = bare;
+    session.resourceKey = jid.resource!;
+    this.#registry.add(session);
+    this.events.emit("bound", { session, jid: jid.toString() });
+    return jid;
+  }
+}
