@@ -45,6 +45,8 @@ import type { BanEntry, BanOptions } from "./limits/ban_list.ts";
 import type { PressureLevel } from "./limits/connection_guard.ts";
 import type { RuleTarget } from "./limits/stanza_rules.ts";
 import type { LimitsConfig } from "./config/schema.ts";
+import { AdminServer } from "./admin/admin_server.ts";
+import { type MetricsSnapshot, ServerMetrics } from "./admin/metrics.ts";
 
 /** Events an embedding app can subscribe to through {@linkcode XmppServer.events}. */
 export interface ServerEvents {
@@ -90,14 +92,25 @@ export interface XmppServerOptions {
 
 /** A listening socket and what it serves. */
 export interface ListenerAddress {
+  /** The listener type from the configuration (`c2s`, `c2s_direct_tls`, …). */
   type: string;
+  /** The bound address. */
   hostname: string;
+  /** The bound port (the real one when configured as 0). */
   port: number;
 }
 
 const LAG_PROBE_MS = 1000;
 /** Configuration keys a running server cannot change. */
-const RESTART_KEYS = ["domain", "listen", "tls", "storage", "log", "software_version"] as const;
+const RESTART_KEYS = [
+  "domain",
+  "listen",
+  "tls",
+  "storage",
+  "log",
+  "software_version",
+  "admin",
+] as const;
 const SELF = { target: "self", recipient: undefined } as const;
 const LOCAL_HOST = { target: "local", recipient: undefined } as const;
 
@@ -170,6 +183,8 @@ export class XmppServer implements AsyncDisposable {
   #limitsAdmin: LimitsAdmin;
   #started = false;
   #stopping: Promise<void> | undefined;
+  #metrics: ServerMetrics;
+  #admin: AdminServer | undefined;
 
   /**
    * Creates a server; nothing listens until {@linkcode XmppServer.start}.
@@ -221,6 +236,7 @@ export class XmppServer implements AsyncDisposable {
       }
     };
     this.#limitsAdmin = this.#adminApi();
+    this.#metrics = new ServerMetrics(this, { clock: this.#timers });
   }
 
   /** The resolved configuration in force. */
@@ -265,12 +281,34 @@ export class XmppServer implements AsyncDisposable {
 
   /** The listening addresses, once started (port 0 resolves to the real port). */
   get addresses(): ListenerAddress[] {
-    return this.#listeners.map(({ type, listener }) => ({ type, ...listener.addr }));
+    const addresses = this.#listeners.map(({ type, listener }) => ({ type, ...listener.addr }));
+    if (this.#admin !== undefined) addresses.push({ type: "admin", ...this.#admin.addr });
+    return addresses;
   }
 
   /** Open streams, bound or not. */
   get connectionCount(): number {
     return this.#sessions.size;
+  }
+
+  /**
+   * Every metric in the Prometheus text exposition format, as the admin
+   * listener serves it at `/metrics`: connections, logins, stanzas, bytes,
+   * queues, sessions by phase, and every limiter's hits and table sizes.
+   *
+   * @returns The exposition text.
+   */
+  metrics(): string {
+    return this.#metrics.text();
+  }
+
+  /**
+   * The numbers behind {@linkcode XmppServer.metrics}, as an object.
+   *
+   * @returns A fresh, JSON-safe snapshot.
+   */
+  metricsSnapshot(): MetricsSnapshot {
+    return this.#metrics.snapshot();
   }
 
   /** Every open stream, bound or not. */
@@ -387,6 +425,10 @@ export class XmppServer implements AsyncDisposable {
     }
     this.#scheduleSweep();
     this.#watchLag(this.#timers.now());
+    const admin = this.config.admin;
+    if (admin !== undefined) {
+      this.#admin = AdminServer.start(this, this.#metrics, { ...admin, log: this.log });
+    }
   }
 
   /**
@@ -432,6 +474,7 @@ export class XmppServer implements AsyncDisposable {
     if (this.#sweep !== undefined) this.#timers.clear(this.#sweep);
     if (this.#lagTimer !== undefined) this.#timers.clear(this.#lagTimer);
     await Promise.all(this.#listeners.map(({ listener }) => listener.close()));
+    await this.#admin?.shutdown();
     const sessions = [...this.#sessions];
     for (const session of sessions) session.close(new StreamError("system-shutdown"));
     const deadline = this.#timers.now() + this.config.timeouts.shutdown;

@@ -59,6 +59,7 @@ import {
   type Validator,
 } from "./validate.ts";
 import { formatBytes } from "./units.ts";
+import { isLoopbackHost } from "../admin/loopback.ts";
 
 // --- Shared pieces ------------------------------------------------------------
 
@@ -691,6 +692,48 @@ const LOG = object({
   },
 });
 
+const TOKEN_REGEXP = /^[\x21-\x7e]{16,1024}$/;
+const TOKEN_EXPECTED = "a token of 16 to 1024 visible ASCII characters";
+
+// A custom validator: messages never echo the token (it would land in logs).
+const ADMIN_TOKEN: Validator<string> = {
+  expected: TOKEN_EXPECTED,
+  omittable: false,
+  check(value: unknown, path: string): string {
+    if (typeof value === "string" && TOKEN_REGEXP.test(value)) return value;
+    const got = typeof value === "string"
+      ? `${value.length} characters${/[^\x21-\x7e]/.test(value) ? " with spaces or non-ASCII" : ""}`
+      : value === null
+      ? "null"
+      : `a ${typeof value}`;
+    throw new ConfigError(path, `expected ${TOKEN_EXPECTED}, got ${got}`);
+  },
+};
+
+const ADMIN = refine(
+  object({
+    host: LISTENER.shape.host,
+    port: int({ min: 0, max: 65535 }),
+    token: optional(ADMIN_TOKEN),
+  }, {
+    defaults: {
+      // The admin HTTP listener's address; loopback unless a token is set.
+      host: "127.0.0.1",
+      // Its port (0 picks a free one).
+      port: 5290,
+    },
+  }),
+  (admin, path) => {
+    if (admin.token !== undefined || isLoopbackHost(admin.host)) return undefined;
+    throw new ConfigError(
+      childPath(path, "token"),
+      `missing required key, expected a token because ${childPath(path, "host")} ${
+        JSON.stringify(admin.host)
+      } is not a loopback address`,
+    );
+  },
+);
+
 const SERVER_CONFIG = refine(
   object({
     domain: DOMAIN_NAME,
@@ -703,6 +746,7 @@ const SERVER_CONFIG = refine(
     software_version: optional(SOFTWARE_VERSION),
     log: LOG,
     limits: LIMITS,
+    admin: optional(ADMIN),
   }, {
     defaults: {
       // The XMPP domain served (the part after "@" in every local JID).
@@ -768,6 +812,8 @@ export type TimeoutsConfig = ServerConfig["timeouts"];
 export type SoftwareVersionConfig = NonNullable<ServerConfig["software_version"]>;
 /** The `log` section. */
 export type LogConfig = ServerConfig["log"];
+/** The `admin` section (no admin listener when it is absent). */
+export type AdminConfig = NonNullable<ServerConfig["admin"]>;
 /** The `limits.exempt` section. */
 export type ExemptConfig = LimitsConfig["exempt"];
 

@@ -963,12 +963,62 @@ Deno.test("unknown and camelCase keys are rejected with their path at every leve
   assertInvalid(
     { modules: [] },
     "modules",
-    'modules: unknown key, expected one of "domain", "listen", "tls", "auth", "storage", "accounts", "timeouts", "software_version", "log", "limits"',
+    'modules: unknown key, expected one of "domain", "listen", "tls", "auth", "storage", "accounts", "timeouts", "software_version", "log", "limits", "admin"',
   );
   assertInvalid(
     { listen: [{ type: "c2s", host: "127.0.0.1", port: 1, tls: true }] },
     "listen[0].tls",
     'listen[0].tls: unknown key, expected one of "type", "host", "port"',
+  );
+});
+
+Deno.test("admin is off by default and needs a token unless bound to loopback", () => {
+  assert.ok(!("admin" in DEFAULT_CONFIG));
+  assert.deepEqual(resolveConfig({ admin: {} }).admin, { host: "127.0.0.1", port: 5290 });
+  assert.deepEqual(resolveConfig({ admin: { host: "::1", port: 0 } }).admin, {
+    host: "::1",
+    port: 0,
+  });
+  assert.deepEqual(resolveConfig({ admin: { host: "LOCALHOST" } }).admin, {
+    host: "localhost",
+    port: 5290,
+  });
+  const token = "s3cret-admin-token-0123";
+  assert.deepEqual(resolveConfig({ admin: { host: "0.0.0.0", token } }).admin, {
+    host: "0.0.0.0",
+    port: 5290,
+    token,
+  });
+  assertInvalid(
+    { admin: { host: "0.0.0.0" } },
+    "admin.token",
+    'admin.token: missing required key, expected a token because admin.host "0.0.0.0" is not a loopback address',
+  );
+  assertInvalid(
+    { admin: { host: "2001:DB8::1", port: 9 } },
+    "admin.token",
+    'admin.token: missing required key, expected a token because admin.host "2001:db8::1" is not a loopback address',
+  );
+  // The message never repeats the token: it would end up in logs.
+  assertInvalid(
+    { admin: { token: "short-secret" } },
+    "admin.token",
+    "admin.token: expected a token of 16 to 1024 visible ASCII characters, got 12 characters",
+  );
+  assertInvalid(
+    { admin: { host: "0.0.0.0", token: "has a space in it, sadly" } },
+    "admin.token",
+    "admin.token: expected a token of 16 to 1024 visible ASCII characters, got 24 characters with spaces or non-ASCII",
+  );
+  assertInvalid(
+    { admin: { port: 70000 } },
+    "admin.port",
+    "admin.port: expected an integer from 0 to 65535, got 70000",
+  );
+  assertInvalid(
+    { admin: { hots: "::1" } },
+    "admin.hots",
+    'admin.hots: unknown key, did you mean "host"?',
   );
 });
 
