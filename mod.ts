@@ -21,14 +21,24 @@
  */
 
 export {
+  type LimitsAdmin,
   type ListenerAddress,
   type ServerEvents,
   XmppServer,
   type XmppServerOptions,
 } from "./src/server.ts";
-export { resolveConfig, type ServerConfig, type ServerConfigInput } from "./src/config/schema.ts";
+export {
+  resolveConfig,
+  type ResolveConfigOptions,
+  type ServerConfig,
+  type ServerConfigInput,
+} from "./src/config/schema.ts";
 export { ConfigError } from "./src/config/validate.ts";
-export { loadConfigFile, parseConfigYaml } from "./src/config/load_yaml.ts";
+export {
+  loadConfigFile,
+  parseConfigYaml,
+  type ParseConfigYamlOptions,
+} from "./src/config/load_yaml.ts";
 export { type AttrInput, el, Element, type XmlNode } from "./src/xml/element.ts";
 export { serialize } from "./src/xml/serialize.ts";
 export * as ns from "./src/xml/ns.ts";
@@ -41,10 +51,21 @@ export {
 } from "./src/errors/stanza_error.ts";
 export { StreamError, type StreamErrorCondition } from "./src/errors/stream_error.ts";
 export type { IqHandler, IqRequest, IqScope } from "./src/routing/iq_registry.ts";
-export type { C2sSession } from "./src/stream/c2s_session.ts";
+export type { C2sSession, SessionPhase } from "./src/stream/c2s_session.ts";
 export type { Transport, TransportHandler, TransportType } from "./src/transport/transport.ts";
-export type { AccountRecord, AccountStore } from "./src/storage/account_store.ts";
+export type {
+  AccountRecord,
+  AccountStore,
+  ScramCredentials,
+  ScramHash,
+} from "./src/storage/account_store.ts";
 export { MemoryAccountStore } from "./src/storage/memory_account_store.ts";
 export { SqliteAccountStore } from "./src/storage/sqlite_account_store.ts";
-export { type Clock, systemTimers, type Timers } from "./src/core/clock.ts";
-export { type LogFormat, Logger, type LogLevel } from "./src/core/log.ts";
+export type { LimitEvent, LimitsSnapshot } from "./src/limits/limit_engine.ts";
+export type { BanEntry, BanOptions } from "./src/limits/ban_list.ts";
+export type { ConnectionGuardSnapshot, PressureLevel } from "./src/limits/connection_guard.ts";
+export type { LimitMode, LimitsConfig } from "./src/config/schema.ts";
+export { type Clock, systemTimers, type TimerId, type Timers } from "./src/core/clock.ts";
+export { EventBus, type EventHandler } from "./src/core/events.ts";
+export { type LogFields, type LogFormat, Logger, type LogLevel } from "./src/core/log.ts";
+export type { ServerStats } from "./src/core/stats.ts";

@@ -71,6 +71,8 @@ export class Logger {
   #wallClock: () => number;
 
   /**
+   * Creates a logger.
+   *
    * @param options Level, format, sink and wall clock.
    * @throws {RangeError} If `level` or `format` is not one of the known names (an unknown
    * level would otherwise silence every line, an unknown format would quietly mean logfmt).

@@ -75,6 +75,8 @@ export class StanzaError extends Error {
   readonly retryAfterMs: number | undefined;
 
   /**
+   * Creates a stanza error.
+   *
    * @param type The error type.
    * @param condition The defined condition.
    * @param options Text, application condition, echo and retry hint.

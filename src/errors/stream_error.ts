@@ -60,6 +60,8 @@ export class StreamError extends Error {
   readonly appCondition: string | undefined;
 
   /**
+   * Creates a stream error.
+   *
    * @param condition The defined condition.
    * @param options Text and application condition.
    */
