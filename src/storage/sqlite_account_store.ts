@@ -6,10 +6,9 @@
  * @module
  */
 
-import { mkdirSync } from "node:fs";
-import { dirname } from "node:path";
-import { DatabaseSync, type StatementSync } from "node:sqlite";
+import type { DatabaseSync, StatementSync } from "node:sqlite";
 import type { AccountRecord, AccountStore, ScramCredentials, ScramHash } from "./account_store.ts";
+import { migrate, openDatabase, transaction } from "./_migrations.ts";
 
 /** SCRAM hashes every record carries. */
 const HASHES: readonly ScramHash[] = ["SHA-1", "SHA-256"];
@@ -87,11 +86,13 @@ export class SqliteAccountStore implements AccountStore, Disposable {
    * ```
    */
   constructor(path: string) {
-    if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true });
-    this.#db = new DatabaseSync(path);
+    this.#db = openDatabase(path);
     try {
-      this.#db.exec("PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON;");
-      migrate(this.#db, path);
+      migrate(
+        this.#db,
+        { table: "schema_version", migrations: MIGRATIONS, label: "account store" },
+        path,
+      );
     } catch (error) {
       this.#db.close();
       throw error;
@@ -279,38 +280,5 @@ function checkCredentials(
     throw new TypeError(
       `Cannot store account '${username}': its ${hash} credentials are malformed`,
     );
-  }
-}
-
-/** Applies the migrations the database has not seen, all in one transaction. */
-function migrate(db: DatabaseSync, path: string): void {
-  transaction(db, () => {
-    db.exec("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)");
-    const row = db.prepare("SELECT max(version) AS version FROM schema_version").get() as
-      | { version: number | null }
-      | undefined;
-    const current = row?.version ?? 0;
-    if (current > MIGRATIONS.length) {
-      throw new Error(
-        `Cannot open account store '${path}': schema version ${current} is newer than the supported ${MIGRATIONS.length}`,
-      );
-    }
-    const insertVersion = db.prepare("INSERT INTO schema_version (version) VALUES (?)");
-    for (let version = current; version < MIGRATIONS.length; version++) {
-      db.exec(MIGRATIONS[version]!);
-      insertVersion.run(version + 1);
-    }
-  });
-}
-
-/** Runs `body` in an immediate transaction, rolling back if it throws. */
-function transaction(db: DatabaseSync, body: () => void): void {
-  db.exec("BEGIN IMMEDIATE");
-  try {
-    body();
-    db.exec("COMMIT");
-  } catch (error) {
-    db.exec("ROLLBACK");
-    throw error;
   }
 }
