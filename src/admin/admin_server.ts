@@ -334,8 +334,8 @@ export function createAdminHandler(
     }
     if (path === "/api/bans") {
       allow(request, ["GET", "POST"]);
-      const now = metrics.clock.now();
       if (request.method === "GET") {
+        const now = metrics.clock.now();
         return json(200, { bans: target.limits.snapshot().bans.map((ban) => banView(ban, now)) });
       }
       const { address, options } = banOptions(await readJson(request, maxBodyBytes));
@@ -349,7 +349,7 @@ export function createAdminHandler(
         throw error;
       }
       log.warn("admin-ban", { ip, target: entry.target, reason: entry.reason });
-      return json(201, { ban: banView(entry, now) });
+      return json(201, { ban: banView(entry, metrics.clock.now()) });
     }
     if (path.startsWith("/api/bans/")) {
       allow(request, ["DELETE"]);

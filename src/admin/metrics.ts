@@ -392,7 +392,7 @@ function counterByLabel(
 export function formatMetrics(m: MetricsSnapshot): string {
   const out = new ExpositionWriter();
   out.family("xmppd_uptime_seconds", "gauge", "Seconds since the server was created.");
-  out.sample(m.uptimeMs / 1000);
+  out.sample(Math.round(m.uptimeMs) / 1000);
 
   out.family("xmppd_connections", "gauge", "Client connections open now, by transport.");
   counterByLabel(out, "transport", m.connections.open);

@@ -32,11 +32,11 @@ header h1 { margin: 0; font-size: 18px; font-weight: 600; }
 main { padding: 16px 24px 32px; display: grid; gap: 16px;
   grid-template-columns: repeat(auto-fit, minmax(520px, 1fr)); }
 section { background: var(--card); border: 1px solid var(--line); border-radius: 8px;
-  padding: 12px 16px; min-width: 0; }
+  padding: 12px 16px; min-width: 0; overflow-x: auto; }
 section.wide { grid-column: 1 / -1; }
 h2 { margin: 0 0 8px; font-size: 14px; text-transform: uppercase; letter-spacing: .04em;
   color: var(--muted); }
-.tiles { display: grid; gap: 12px; grid-template-columns: repeat(auto-fit, minmax(150px, 1fr)); }
+.tiles { display: grid; gap: 12px; grid-template-columns: repeat(auto-fit, minmax(125px, 1fr)); }
 .tile { border-left: 3px solid var(--accent); padding: 2px 10px; }
 .tile .label { color: var(--muted); font-size: 12px; }
 .tile .value { font-size: 26px; font-weight: 600; font-variant-numeric: tabular-nums; }
@@ -133,9 +133,11 @@ function num(value) { return { value: value, className: function () { return "nu
 function renderChart(history) {
   var names = Object.keys(history.byLimit).sort();
   var n = history.buckets;
-  var width = 720, height = 220, left = 40, right = 8, top = 10, bottom = 26;
+  var width = 1000, height = 190, left = 40, right = 8, top = 10, bottom = 24;
   var plotW = width - left - right, plotH = height - top - bottom;
-  var max = Math.max(1, Math.max.apply(null, history.totals));
+  // A round scale: four equal steps, whole numbers.
+  var step = Math.max(1, Math.ceil(Math.max.apply(null, history.totals) / 4));
+  var max = step * 4;
   var chart = svg("svg", { viewBox: "0 0 " + width + " " + height, role: "img",
     "aria-label": "Limit events per minute over the last hour" });
   [0, 0.5, 1].forEach(function (f) {
@@ -192,8 +194,8 @@ function render(s) {
   setText("unauthenticated", s.limits.unauthenticated);
   var hour = sum(s.history.totals);
   setText("events-hour", hour);
-  $("events-tile").classList.toggle("alert", s.limited.length > 0);
-  setText("events-sub", s.limited.length + " limited now");
+  $("events-hour-tile").classList.toggle("alert", s.limited.length > 0);
+  setText("events-hour-sub", s.limited.length + " limited now");
   setText("pressure", s.limits.pressure);
   $("pressure-tile").classList.toggle("alert", s.limits.pressure > 0);
   setText("bans-count", s.limits.bans.length);
@@ -315,12 +317,6 @@ ${
       [4],
     )
   }</section>
-<section><h2>Bans</h2>
-${table("bans", ["Target", "Reason", "Source", "Expires"], "No bans.")}</section>
-<section><h2>Most connections per address</h2>
-${table("addresses", ["Address", "Open"], "No open connections.", [1])}
-<h2>Near the connection-attempt limit</h2>
-${table("near", ["Address", "Attempts", "Window"], "No address near its limit.", [1])}</section>
 <section><h2>Live connections <span id="sessions-note"></span></h2>
 ${
     table(
@@ -330,6 +326,12 @@ ${
       [4, 5],
     )
   }</section>
+<section><h2>Bans</h2>
+${table("bans", ["Target", "Reason", "Source", "Expires"], "No bans.")}</section>
+<section><h2>Most connections per address</h2>
+${table("addresses", ["Address", "Open"], "No open connections.", [1])}
+<h2>Near the connection-attempt limit</h2>
+${table("near", ["Address", "Attempts", "Window"], "No address near its limit.", [1])}</section>
 </main>`;
 
 function sha256Base64(text: string): string {
