@@ -15,7 +15,12 @@
 
 import { StanzaError } from "../errors/stanza_error.ts";
 import { Jid } from "../jid/jid.ts";
-import { checkRosterItem, type RosterData, type RosterItem } from "../storage/im_store.ts";
+import {
+  checkRosterItem,
+  freezeRosterItem,
+  type RosterData,
+  type RosterItem,
+} from "../storage/im_store.ts";
 import { el, type Element } from "../xml/element.ts";
 import { NS_CLIENT, NS_ROSTER } from "../xml/ns.ts";
 import type { SubscriptionState } from "./subscription.ts";
@@ -163,7 +168,7 @@ export class Roster {
     }
     for (const item of data.items) {
       checkRosterItem(item);
-      this.#items.set(item.jid, copyItem(item));
+      this.#items.set(item.jid, freezeRosterItem(item));
       if (item.version > version) version = item.version;
     }
     this.#version = version;
@@ -639,18 +644,6 @@ function limit(options: RosterOptions, key: keyof typeof DEFAULTS): number {
     );
   }
   return value;
-}
-
-function copyItem(item: RosterItem): RosterItem {
-  return Object.freeze({
-    jid: item.jid,
-    ...(item.name === undefined ? {} : { name: item.name }),
-    groups: Object.freeze([...item.groups]),
-    subscription: item.subscription,
-    ask: item.ask,
-    approved: item.approved,
-    version: item.version,
-  });
 }
 
 function refuse(

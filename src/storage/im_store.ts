@@ -5,14 +5,12 @@
  * (XEP-0163) and blocklists (XEP-0191).
  *
  * Accounts are named by their normalised localpart, as in
- * {@linkcode AccountStore}; contacts by their normalised bare JID. Every
+ * `AccountStore`; contacts by their normalised bare JID. Every
  * method is atomic: a call that changes several rows changes all or none.
  * Calls that would exceed a limit return `false` and store nothing.
  *
  * @module
  */
-
-import type { AccountStore } from "./account_store.ts";
 
 /** RFC 6121 §2.1.2.5 subscription values stored on a roster item. */
 export type Subscription = "none" | "to" | "from" | "both";
@@ -281,6 +279,108 @@ export function checkRosterItem(item: RosterItem): void {
   ) {
     throw new TypeError(`Cannot store roster item '${jid}': it is malformed`);
   }
+}
+
+/**
+ * A frozen copy of a roster item (its groups array frozen too), so a
+ * holder can share it without anyone changing it.
+ *
+ * @param item The item.
+ * @returns The copy, without a `name` key when the item has no name.
+ *
+ * @example Usage
+ * ```ts
+ * import { freezeRosterItem } from "./im_store.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const item = freezeRosterItem({ jid: "romeo@example.net", groups: ["G"], subscription: "to", ask: false, approved: false, version: 2 });
+ * assert.ok(Object.isFrozen(item) && Object.isFrozen(item.groups));
+ * ```
+ */
+export function freezeRosterItem(item: RosterItem): RosterItem {
+  return Object.freeze({
+    jid: item.jid,
+    ...(item.name === undefined ? {} : { name: item.name }),
+    groups: Object.freeze([...item.groups]),
+    subscription: item.subscription,
+    ask: item.ask,
+    approved: item.approved,
+    version: item.version,
+  });
+}
+
+/**
+ * Checks a roster version before it is stored.
+ *
+ * @param version The version.
+ * @throws {TypeError} If it is not a non-negative integer.
+ *
+ * @example Usage
+ * ```ts
+ * import { checkRosterVersion } from "./im_store.ts";
+ * import assert from "node:assert/strict";
+ *
+ * checkRosterVersion(3);
+ * assert.throws(() => checkRosterVersion(-1), TypeError);
+ * ```
+ */
+export function checkRosterVersion(version: number): void {
+  if (!Number.isSafeInteger(version) || version < 0) {
+    throw new TypeError(
+      `Cannot store roster: 'version' must be a non-negative integer, got ${version}`,
+    );
+  }
+}
+
+/**
+ * Checks an offline message before it is stored.
+ *
+ * @param message The stamp and stanza.
+ * @throws {TypeError} If the stamp is not an integer or the stanza not a string.
+ *
+ * @example Usage
+ * ```ts
+ * import { checkOfflineMessage } from "./im_store.ts";
+ * import assert from "node:assert/strict";
+ *
+ * checkOfflineMessage({ stamp: 1, stanza: "<message/>" });
+ * assert.throws(() => checkOfflineMessage({ stamp: 1.5, stanza: "<message/>" }), TypeError);
+ * ```
+ */
+export function checkOfflineMessage(message: Omit<OfflineMessage, "id">): void {
+  if (!Number.isSafeInteger(message.stamp) || typeof message.stanza !== "string") {
+    throw new TypeError(
+      "Cannot store offline message: it needs an integer 'stamp' and a string 'stanza'",
+    );
+  }
+}
+
+/**
+ * The number of items a PEP node keeps: the requested maximum, capped by
+ * the store's `maxPepItemsPerNode`.
+ *
+ * @param options The publish options.
+ * @param limits The store's limits.
+ * @returns The maximum, at least 1.
+ * @throws {RangeError} If `options.maxItems` is below 1 or not an integer.
+ *
+ * @example Usage
+ * ```ts
+ * import { pepItemLimit, resolveImStoreLimits } from "./im_store.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const limits = resolveImStoreLimits({ maxPepItemsPerNode: 10 });
+ * assert.equal(pepItemLimit({ maxItems: 1 }, limits), 1);
+ * assert.equal(pepItemLimit({ maxItems: 50 }, limits), 10);
+ * assert.equal(pepItemLimit({}, limits), 10);
+ * ```
+ */
+export function pepItemLimit(options: PutPepItemOptions, limits: ResolvedImStoreLimits): number {
+  const max = options.maxItems ?? limits.maxPepItemsPerNode;
+  if (!Number.isSafeInteger(max) || max < 1) {
+    throw new RangeError(`Cannot publish PEP item: 'maxItems' must be at least 1, got ${max}`);
+  }
+  return Math.min(max, limits.maxPepItemsPerNode);
 }
 
 /**
