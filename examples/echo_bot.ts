@@ -1,8 +1,10 @@
 /**
- * Embedding the server in a Deno app: configure in code, start, answer
- * messages to a bot address through the stanza hook, stop on Ctrl-C.
+ * A bot that answers messages through the embedding hooks: every stanza a
+ * client sends passes the `stanza` event before routing, so the app can
+ * answer messages to a bot address itself; `handleIq` answers an IQ
+ * namespace of its own on the server's address.
  *
- * Run: deno run -A examples/embed.ts (XMPP_PORT and XMPP_TLS_REQUIRED=false override)
+ * Run: deno run -A examples/echo_bot.ts (XMPP_PORT and XMPP_TLS_REQUIRED=false override)
  * Then log in as alice@localhost (password alice-secret) on port 5222 and
  * write to echo@localhost.
  *
@@ -10,6 +12,8 @@
  */
 
 import { el, ns, XmppServer } from "../mod.ts";
+
+const BOT = "echo@localhost";
 
 const server = new XmppServer({
   domain: "localhost",
@@ -20,20 +24,20 @@ const server = new XmppServer({
   limits: { stanza_size: "64KiB", resources_per_account: 3 },
 });
 
-// See every stanza a bound client sends before routing; returning true consumes it.
+// Messages to the bot are answered here and consumed (returning true stops routing).
 server.events.on("stanza", ({ stanza }) => {
-  if (stanza.name !== "message" || stanza.attrs.to !== "echo@localhost") return;
+  if (stanza.name !== "message" || stanza.attrs.to !== BOT) return;
   const body = stanza.getChildText("body");
   if (body === undefined) return true;
   server.deliver(el(
     "message",
-    { xmlns: ns.NS_CLIENT, from: "echo@localhost", to: stanza.attrs.from, type: "chat" },
+    { xmlns: ns.NS_CLIENT, from: BOT, to: stanza.attrs.from, type: "chat" },
     el("body", {}, `echo: ${body}`),
   ));
   return true;
 });
 
-// Answer an IQ namespace of your own on the server's address.
+// An IQ namespace of the app's own, answered on the server's address.
 server.handleIq(
   "host",
   "get",
