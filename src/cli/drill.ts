@@ -22,6 +22,7 @@ import { Logger } from "../core/log.ts";
 import type { LimitEvent } from "../limits/limit_engine.ts";
 import type { StanzaRule } from "../config/schema.ts";
 import { XmppServer } from "../server.ts";
+import { escapeText } from "../xml/serialize.ts";
 import { DrillClient } from "./drill_client.ts";
 import { DrillClock } from "./drill_clock.ts";
 import {
@@ -286,7 +287,7 @@ async function drillConnectionsPerIp(env: DrillEnv): Promise<DrillResult[]> {
   const configured = withMode(describeCount(limit.max), limit.mode);
   const name = "connections_per_ip";
   if (limit.max === null) return [result(name, configured, "skipped-unlimited", "-")];
-  if (limit.max >= MAX_COUNT) {
+  if (limit.max > MAX_COUNT) {
     return [result(name, configured, "skipped", `above the drill's cap of ${MAX_COUNT}`)];
   }
   await using rig = await Rig.start(env, {
@@ -346,7 +347,7 @@ async function drillConnectionAttempts(env: DrillEnv): Promise<DrillResult[]> {
   const configured = withMode(describeWindow(limit), limit.mode);
   const name = "connection_attempts_per_ip";
   if (limit.max === null) return [result(name, configured, "skipped-unlimited", "-")];
-  if (limit.max >= MAX_COUNT) {
+  if (limit.max > MAX_COUNT) {
     return [result(name, configured, "skipped", `above the drill's cap of ${MAX_COUNT}`)];
   }
   await using rig = await Rig.start(env, {
@@ -402,7 +403,7 @@ async function drillUnauthenticated(env: DrillEnv): Promise<DrillResult[]> {
   const name = "unauthenticated_connections";
   const configured = withMode(describeCount(max), limits.mode);
   if (max === null) return [result(name, configured, "skipped-unlimited", "-")];
-  if (max >= MAX_COUNT) {
+  if (max > MAX_COUNT) {
     return [result(name, configured, "skipped", `above the drill's cap of ${MAX_COUNT}`)];
   }
   // One address per connection when possible: a flood from many addresses,
@@ -635,7 +636,7 @@ async function drillAuthFailures(env: DrillEnv): Promise<DrillResult[]> {
   const name = "auth_failures_per_ip";
   const configured = withMode(describeWindow(limit), limit.mode);
   if (limit.max === null) return [result(name, configured, "skipped-unlimited", "-")];
-  if (limit.max >= 200) {
+  if (limit.max > 200) {
     return [result(name, configured, "skipped", "above the drill's cap of 200 failures")];
   }
   await using rig = await Rig.start(env, {
@@ -724,7 +725,7 @@ async function drillResources(env: DrillEnv): Promise<DrillResult[]> {
   const name = "resources_per_account";
   const configured = withMode(describeCount(max), limits.mode);
   if (max === null) return [result(name, configured, "skipped-unlimited", "-")];
-  if (max >= 500) return [result(name, configured, "skipped", "above the drill's cap of 500")];
+  if (max > 500) return [result(name, configured, "skipped", "above the drill's cap of 500")];
   // Devices of one account connect from their own addresses when possible.
   const lift = env.multiAddress
     ? {}
@@ -806,7 +807,7 @@ async function drillDistinctRecipients(env: DrillEnv): Promise<DrillResult[]> {
   const name = "distinct_recipients";
   const configured = withMode(describeWindow(limit), limit.mode);
   if (limit.max === null) return [result(name, configured, "skipped-unlimited", "-")];
-  if (limit.max >= MAX_COUNT) {
+  if (limit.max > MAX_COUNT) {
     return [result(name, configured, "skipped", `above the drill's cap of ${MAX_COUNT}`)];
   }
   await using rig = await Rig.start(env, ISOLATED, 1);
@@ -887,7 +888,7 @@ async function drillPresence(env: DrillEnv): Promise<DrillResult[]> {
   const name = "presence_broadcasts";
   const configured = withMode(describeWindow(limit), limit.mode);
   if (limit.max === null) return [result(name, configured, "skipped-unlimited", "-")];
-  if (limit.max >= MAX_COUNT) {
+  if (limit.max > MAX_COUNT) {
     return [result(name, configured, "skipped", `above the drill's cap of ${MAX_COUNT}`)];
   }
   await using rig = await Rig.start(env, ISOLATED, 1);
@@ -1094,7 +1095,7 @@ async function drillRule(env: DrillEnv, index: number): Promise<DrillResult> {
     return result(name, configured, "FAIL", `cannot trigger: ${candidate}`);
   }
   const max = rule.action === "limit" ? rule.rate!.max! : 0;
-  if (max >= MAX_COUNT) {
+  if (max > MAX_COUNT) {
     return result(name, configured, "skipped", `above the drill's cap of ${MAX_COUNT}`);
   }
   const shadow = rules.findIndex((earlier, i) => i < index && ruleMatches(earlier, candidate));
@@ -1102,14 +1103,15 @@ async function drillRule(env: DrillEnv, index: number): Promise<DrillResult> {
     ? ""
     : `: stanza_rules[${shadow}] (${rules[shadow]!.action}) matches it first`;
   await using rig = await Rig.start(env, { bandwidth: "unlimited" }, 2);
-  const recipient = await rig.login(1, "recipient", address(env, 1));
+  // The local recipient is online, so stanzas to it are delivered unless a rule says no.
+  await rig.login(1, "recipient", address(env, 1));
   const client = await rig.login(0, "rules", address(env, 0));
-  void recipient;
-  const refusedBy = (text: string, id: string) => {
-    const reply = new RegExp(
+  const replyTo = (text: string, id: string) =>
+    new RegExp(
       `<${candidate.kind}[^>]*id="${id}"[^>]*type="error"[^>]*>[\\s\\S]*?</${candidate.kind}>|<${candidate.kind}[^>]*type="error"[^>]*id="${id}"[^>]*>[\\s\\S]*?</${candidate.kind}>`,
-    )
-      .exec(text)?.[0];
+    ).exec(text)?.[0];
+  const refusedBy = (text: string, id: string) => {
+    const reply = replyTo(text, id);
     if (reply === undefined) return undefined;
     const condition = errorCondition(reply);
     return condition === rule.error ||
@@ -1156,7 +1158,14 @@ async function drillRule(env: DrillEnv, index: number): Promise<DrillResult> {
     return result(name, configured, "FAIL", `${nth} refused without a limit event`);
   }
   if (rule.action === "deny") {
-    return result(name, configured, "ok", `${nth} got <${condition}/>`);
+    const shown = rule.text === undefined ||
+      replyTo(text, "over")!.includes(`>${escapeText(rule.text)}</text>`);
+    return result(
+      name,
+      configured,
+      shown ? "ok" : "FAIL",
+      `${nth} got <${condition}/>${shown ? "" : ", without the configured text"}`,
+    );
   }
   const waitMs = event.retryAfterMs ?? rule.rate!.window;
   rig.clock.advance(waitMs);
