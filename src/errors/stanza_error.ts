@@ -40,8 +40,10 @@ export type StanzaErrorCondition =
 export interface StanzaErrorOptions {
   /** Human-readable `<text/>`. */
   text?: string;
-  /** A `urn:xmpp:errors` application condition, e.g. `too-many-stanzas`. */
+  /** An application condition, e.g. `too-many-stanzas`. */
   appCondition?: string;
+  /** The application condition's namespace. @default {"urn:xmpp:errors"} */
+  appNs?: string;
   /** Whether the reply echoes the original payload (RFC 6120 §8.3.1 allows it). @default {false} */
   echoPayload?: boolean;
   /** Milliseconds after which a retry may succeed, when known (logged and exposed, not sent). */
@@ -67,8 +69,10 @@ export class StanzaError extends Error {
   readonly condition: StanzaErrorCondition;
   /** Optional `<text/>`. */
   readonly text: string | undefined;
-  /** Optional application condition in `urn:xmpp:errors`. */
+  /** Optional application condition. */
   readonly appCondition: string | undefined;
+  /** The application condition's namespace. */
+  readonly appNs: string;
   /** Whether the reply keeps the original payload. */
   readonly echoPayload: boolean;
   /** Retry hint in milliseconds, when known. */
@@ -92,6 +96,7 @@ export class StanzaError extends Error {
     this.condition = condition;
     this.text = options.text;
     this.appCondition = options.appCondition;
+    this.appNs = options.appNs ?? NS_XMPP_ERRORS;
     this.echoPayload = options.echoPayload ?? false;
     this.retryAfterMs = options.retryAfterMs;
   }
@@ -103,7 +108,7 @@ export class StanzaError extends Error {
       { type: this.type },
       el(this.condition, { xmlns: NS_STANZAS }),
       this.text !== undefined && el("text", { xmlns: NS_STANZAS }, this.text),
-      this.appCondition !== undefined && el(this.appCondition, { xmlns: NS_XMPP_ERRORS }),
+      this.appCondition !== undefined && el(this.appCondition, { xmlns: this.appNs }),
     );
   }
 }
