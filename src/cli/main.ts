@@ -47,6 +47,9 @@ export interface CliIo {
   log?: LogSink;
 }
 
+/** Configuration keys whose values never reach output: passwords and the admin token. */
+const SECRET_KEYS = new Set(["password", "token"]);
+
 /** Time a stopping server gets beyond `timeouts.shutdown` before the process gives up on it. */
 const STOP_MARGIN_MS = 2000;
 
@@ -330,7 +333,7 @@ async function checkConfig(path: string | undefined, json: boolean, io: CliIo): 
   const config = await loadConfigFile(path);
   if (json) {
     // Passwords never reach output or logs.
-    io.out(JSON.stringify(config, (key, value) => key === "password" ? "(redacted)" : value, 2));
+    io.out(JSON.stringify(config, (key, value) => SECRET_KEYS.has(key) ? "(redacted)" : value, 2));
     return 0;
   }
   io.out(`Configuration OK: ${path}`);

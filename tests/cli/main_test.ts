@@ -231,6 +231,20 @@ Deno.test("main() check-config --json prints the effective configuration with pa
     assert.equal(printed.limits.stanza_size, 262144);
     assert.equal(printed.accounts[0].password, "(redacted)");
     assert.equal(printed.storage.path, `${dir}/data/xmpp.db`);
+    const secret = "admin-token-0123456789";
+    await Deno.writeTextFile(config, `\nadmin: { host: 192.0.2.1, token: ${secret} }\n`, {
+      append: true,
+    });
+    const withToken = io();
+    assert.equal(
+      await main(["check-config", config, "--json"], withToken.cli),
+      0,
+      withToken.err.join("\n"),
+    );
+    assert.equal(JSON.parse(withToken.out.join("\n")).admin.token, "(redacted)");
+    const table = io();
+    assert.equal(await main(["check-config", config], table.cli), 0);
+    assert.ok(!table.out.join("\n").includes(secret));
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
