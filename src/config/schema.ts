@@ -322,7 +322,8 @@ const LIMITS_SHAPE = {
   // Default 30 per 1m: reconnect loops and scanners stop, NAT users do not.
   connection_attempts_per_ip: windowLimit(30, "1m"),
   unauthenticated_connections: count(1),
-  pre_auth_stanza_size: SIZE,
+  // At least 1 KiB: the stream header itself counts against it.
+  pre_auth_stanza_size: limitOrUnlimited(bytes({ min: 1024 })),
   pre_auth_max_elements: CAP,
   // Failed SASL attempts from one IP per window before further attempts are
   // refused. Default 10 per 5m: slows password guessing across reconnects.

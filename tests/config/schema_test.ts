@@ -1047,3 +1047,11 @@ Deno.test("the exported types describe the resolved and the written forms", () =
   assert.throws(() => resolveConfig(camel), ConfigError);
   assert.equal(resolveConfig(written).limits.stanza_size, null);
 });
+
+Deno.test("pre_auth_stanza_size cannot be set below the size of a stream header", () => {
+  assert.throws(
+    () => resolveConfig({ limits: { pre_auth_stanza_size: "512B" } }),
+    (error: unknown) => error instanceof ConfigError && error.path === "limits.pre_auth_stanza_size",
+  );
+  assert.equal(resolveConfig({ limits: { pre_auth_stanza_size: "1KiB" } }).limits.pre_auth_stanza_size, 1024);
+});
