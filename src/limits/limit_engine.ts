@@ -387,12 +387,47 @@ export class LimitEngine {
     const effective = state.effective;
     let limits = this.#parserLimits.get(effective);
     if (limits === undefined) {
-      limits = Object.freeze(
-        parserCaps(this.#limits, effective.stanza_size.max, effective.stanza_size_stream_error.max),
-      );
+      // A size limit in report mode is not a parser cap: stanzas over it are
+      // delivered and reported by stanzaSize().
+      const soft = effective.stanza_size;
+      const hard = effective.stanza_size_stream_error;
+      limits = Object.freeze(parserCaps(
+        this.#limits,
+        soft.mode === "report" ? (hard.mode === "report" ? null : hard.max) : soft.max,
+        hard.mode === "report" ? null : hard.max,
+      ));
       this.#parserLimits.set(effective, limits);
     }
     return limits;
+  }
+
+  /**
+   * A complete stanza of `bytes` arrived: in report mode, a stanza over
+   * `stanza_size` or `stanza_size_stream_error` is reported (it was delivered).
+   */
+  stanzaSize(state: SessionLimitState, bytes: number): void {
+    const soft = state.effective.stanza_size;
+    if (soft.mode !== "report" || soft.max === null || bytes <= soft.max) return;
+    const hard = state.effective.stanza_size_stream_error;
+    if (hard.mode === "report" && hard.max !== null && bytes > hard.max) {
+      this.#hit(state, "stanza_size_stream_error", "report", bytes, hard.max);
+    } else {
+      this.#hit(state, "stanza_size", "report", bytes, soft.max);
+    }
+  }
+
+  /** A stanza over `stanza_size` was refused with `<stanza-too-big/>`. */
+  stanzaTooBig(state: SessionLimitState, bytes: number): void {
+    this.#hit(state, "stanza_size", "enforce", bytes, state.effective.stanza_size.max ?? 0);
+  }
+
+  /** A stanza grew past `stanza_size_stream_error` (or the pre-auth size) and the stream was closed. */
+  streamTooBig(state: SessionLimitState, bytes: number): void {
+    const limit = state.facts.authenticated ? "stanza_size_stream_error" : "pre_auth_stanza_size";
+    const max = state.facts.authenticated
+      ? state.effective.stanza_size_stream_error.max
+      : this.#limits.pre_auth_stanza_size;
+    this.#hit(state, limit, "enforce", bytes, max ?? 0);
   }
 
   /** The outgoing queue cap for a session. */
