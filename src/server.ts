@@ -31,6 +31,12 @@ import { C2sSession, type SessionHost, type StreamPolicy } from "./stream/c2s_se
 import { generateResource } from "./stream/bind.ts";
 import { type LoadedTlsMaterial, loadTlsMaterial } from "./tls/tls_material.ts";
 import { listenTcp, type TcpListener } from "./transport/tcp_listener.ts";
+import {
+  type AcceptResult,
+  type HttpListener,
+  httpListenerOptions,
+  listenHttp,
+} from "./transport/http_listener.ts";
 import type { Transport, TransportType } from "./transport/transport.ts";
 import { el, type Element } from "./xml/element.ts";
 import { NS_CLIENT } from "./xml/ns.ts";
@@ -110,6 +116,7 @@ const RESTART_KEYS = [
   "log",
   "software_version",
   "admin",
+  "http",
 ] as const;
 const SELF = { target: "self", recipient: undefined } as const;
 const LOCAL_HOST = { target: "local", recipient: undefined } as const;
@@ -172,7 +179,7 @@ export class XmppServer implements AsyncDisposable {
   #registry = new SessionRegistry<C2sSession>();
   #sessions = new Set<C2sSession>();
   #router: Router<C2sSession>;
-  #listeners: { type: string; listener: TcpListener }[] = [];
+  #listeners: { type: string; listener: TcpListener | HttpListener }[] = [];
   #mechanismsPlain = new Map<string, SaslMechanism>();
   #mechanismsTls = new Map<string, SaslMechanism>();
   #policy: StreamPolicy;
@@ -405,17 +412,21 @@ export class XmppServer implements AsyncDisposable {
     }
     this.#buildMechanisms();
     for (const listen of this.config.listen) {
-      if (listen.type !== "c2s" && listen.type !== "c2s_direct_tls") {
-        throw new Error(`Cannot listen: listener type '${listen.type}' is not supported yet`);
-      }
       const directTls = listen.type === "c2s_direct_tls";
-      const listener = await listenTcp({
-        host: listen.host,
-        port: listen.port,
-        ...(directTls ? { directTls: this.#tls } : { startTls: this.#tls }),
-        accept: (remoteAddress) =>
-          !this.events.emit("connection", { remoteAddress, type: directTls ? "tls" : "tcp" }),
-      }, (transport) => this.accept(transport));
+      const listener = listen.type === "http" || listen.type === "https"
+        ? await listenHttp({
+          ...httpListenerOptions(this.config, listen),
+          ...(listen.type === "https" && { tls: this.#tls }),
+          timers: this.#timers,
+          accept: (transport) => this.#acceptHttp(transport),
+        })
+        : await listenTcp({
+          host: listen.host,
+          port: listen.port,
+          ...(directTls ? { directTls: this.#tls } : { startTls: this.#tls }),
+          accept: (remoteAddress) =>
+            !this.events.emit("connection", { remoteAddress, type: directTls ? "tls" : "tcp" }),
+        }, (transport) => this.accept(transport));
       this.#listeners.push({ type: listen.type, listener });
       this.log.info("listening", {
         type: listen.type,
@@ -461,6 +472,15 @@ export class XmppServer implements AsyncDisposable {
     return session;
   }
 
+  // WebSocket upgrades and BOSH session creations pass the same gate as TCP
+  // connections; the answer becomes an HTTP status when they are refused.
+  #acceptHttp(transport: Transport): AcceptResult {
+    const { remoteAddress, type } = transport;
+    if (this.events.emit("connection", { remoteAddress, type })) return "refused";
+    if (this.#stopping !== undefined) return "unavailable";
+    return this.accept(transport) === undefined ? "limited" : "accepted";
+  }
+
   /**
    * Stops accepting, closes every stream with `<system-shutdown/>`, waits
    * for them to go (up to `timeouts.shutdown`), then closes storage.
@@ -482,6 +502,12 @@ export class XmppServer implements AsyncDisposable {
       await new Promise<void>((resolve) => this.#timers.set(resolve, 10));
     }
     for (const session of [...this.#sessions]) session.transport.destroy();
+    // HTTP listeners close last: shutting down cuts WebSockets and held BOSH requests.
+    await Promise.all(
+      this.#listeners.map(({ listener }) =>
+        "shutdown" in listener ? listener.shutdown() : undefined
+      ),
+    );
     this.#store?.close();
   }
 

@@ -735,6 +735,90 @@ const ADMIN = refine(
   },
 );
 
+const URL_PATH_REGEXP = /^\/[A-Za-z0-9\-._~!$&'()*+,;=:@/%]*$/;
+const URL_PATH = str({ pattern: URL_PATH_REGEXP, expected: 'a URL path like "/http-bind"' });
+
+function wholeSeconds(ms: number): string | undefined {
+  return ms % 1000 === 0
+    ? undefined
+    : `expected whole seconds (BOSH counts in seconds), got ${ms}ms`;
+}
+
+const BOSH = refine(
+  object({
+    max_wait: refine(duration({ min: 1000, max: 3_600_000 }), wholeSeconds),
+    max_hold: int({ min: 0, max: 16 }),
+    max_requests: int({ min: 1, max: 17 }),
+    inactivity: refine(duration({ min: 1000, max: 3_600_000 }), wholeSeconds),
+    polling: refine(duration({ min: 0, max: 3_600_000 }), wholeSeconds),
+    max_body: bytes({ min: 1024 }),
+    max_requests_per_ip: int({ min: 1 }),
+  }, {
+    defaults: {
+      // XEP-0124 `wait`: the longest a request is held open waiting for data;
+      // a client asking for more gets this.
+      max_wait: "60s",
+      // XEP-0124 `hold`: requests held at once per session; a client asking
+      // for more gets this.
+      max_hold: 1,
+      // XEP-0124 `requests`: simultaneous HTTP requests per session (the
+      // server offers min(this, hold + 1)); one more ends the session with
+      // policy-violation. Also the rid window and the replay buffer size.
+      max_requests: 2,
+      // XEP-0124 `inactivity`: a session with no request open for this long ends.
+      inactivity: "60s",
+      // XEP-0124 `polling`: empty requests closer together than this, while
+      // the server already holds enough, end the session with policy-violation.
+      polling: "2s",
+      // Largest HTTP request body: before a session exists a bigger one gets
+      // HTTP 413, after it ends the session with policy-violation. Each stanza
+      // inside still meets limits.stanza_size.
+      max_body: "512KiB",
+      // HTTP requests open at once from one address (IPv6 by limits.ipv6_prefix),
+      // all sessions together; one more gets HTTP 429.
+      max_requests_per_ip: 20,
+    },
+  }),
+  (bosh, path) => {
+    if (bosh.max_hold < bosh.max_requests) return undefined;
+    throw new ConfigError(
+      childPath(path, "max_hold"),
+      `expected less than ${
+        childPath(path, "max_requests")
+      } (${bosh.max_requests}), got ${bosh.max_hold}`,
+    );
+  },
+);
+
+const HTTP = refine(
+  object({
+    websocket_path: URL_PATH,
+    bosh_path: URL_PATH,
+    trusted_proxies: listOf(cidr()),
+    bosh: BOSH,
+  }, {
+    defaults: {
+      // RFC 7395 WebSocket endpoint on every http/https listener (subprotocol "xmpp").
+      websocket_path: "/xmpp-websocket",
+      // XEP-0124/0206 BOSH endpoint on every http/https listener.
+      bosh_path: "/http-bind",
+      // Reverse proxies whose X-Forwarded-For (client address) and
+      // X-Forwarded-Proto (https counts as encrypted) are believed. Default:
+      // none, so per-address limits see the connecting address.
+      trusted_proxies: [],
+    },
+  }),
+  (http, path) => {
+    if (http.websocket_path !== http.bosh_path) return undefined;
+    throw new ConfigError(
+      childPath(path, "bosh_path"),
+      `expected a path other than ${childPath(path, "websocket_path")}, got ${
+        JSON.stringify(http.bosh_path)
+      }`,
+    );
+  },
+);
+
 const SERVER_CONFIG = refine(
   object({
     domain: DOMAIN_NAME,
@@ -748,6 +832,7 @@ const SERVER_CONFIG = refine(
     log: LOG,
     limits: LIMITS,
     admin: optional(ADMIN),
+    http: HTTP,
   }, {
     defaults: {
       // The XMPP domain served (the part after "@" in every local JID).
@@ -815,6 +900,8 @@ export type SoftwareVersionConfig = NonNullable<ServerConfig["software_version"]
 export type LogConfig = ServerConfig["log"];
 /** The `admin` section (no admin listener when it is absent). */
 export type AdminConfig = NonNullable<ServerConfig["admin"]>;
+/** The `http` section: paths, trusted proxies and BOSH caps of the http/https listeners. */
+export type HttpConfig = ServerConfig["http"];
 /** The `limits.exempt` section. */
 export type ExemptConfig = LimitsConfig["exempt"];
 

@@ -17,11 +17,11 @@ import { PauseGate, type PauseHandle } from "../transport/pause_gate.ts";
 import type { Transport } from "../transport/transport.ts";
 import { el, type Element } from "../xml/element.ts";
 import { NS_BIND, NS_CLIENT, NS_SASL, NS_SESSION, NS_TLS } from "../xml/ns.ts";
-import { serialize, STREAM_CLOSE, streamHeader } from "../xml/serialize.ts";
 import type { ParseError, ParserLimits, XmlStreamParser } from "../xml/stream_parser.ts";
 import { createStreamParser } from "../xml/xml_stream_parser.ts";
 import { bindResult, requestedResource } from "./bind.ts";
 import { buildFeatures } from "./features.ts";
+import { type Framing, framingFor } from "./framing.ts";
 import { SaslNegotiation, type SaslResult } from "./sasl_negotiation.ts";
 
 /** Stream-level policy a session follows, resolved from configuration. */
@@ -134,6 +134,7 @@ export class C2sSession {
   limits: SessionLimitState | undefined;
 
   #host: SessionHost;
+  #framing: Framing;
   #parser: XmlStreamParser;
   #phase: SessionPhase = "opening";
   #headerSent = false;
@@ -162,7 +163,11 @@ export class C2sSession {
     this.#gate = new PauseGate(transport);
     this.#pause = this.#gate.handle();
     this.#parserLimits = host.policy.preAuthLimits;
-    this.#parser = createStreamParser(this.#parserHandler(), { limits: this.#parserLimits });
+    this.#framing = framingFor(transport);
+    this.#parser = createStreamParser(this.#framing.events(this.#parserHandler()), {
+      limits: this.#parserLimits,
+      framing: this.#framing.parser,
+    });
     transport.attach({
       data: (bytes) => {
         this.lastActivity = this.#host.now();
@@ -214,7 +219,7 @@ export class C2sSession {
   /** Sends a stanza or nonza in the client namespace. */
   send(element: Element): void {
     if (this.#phase === "closed") return;
-    this.#write(serialize(element, NS_CLIENT));
+    this.#write(this.#framing.serialize(element));
   }
 
   /**
@@ -223,12 +228,9 @@ export class C2sSession {
    */
   close(error?: StreamError): void {
     if (this.#phase === "closed") return;
-    let out = "";
     // RFC 6120 §4.9.1.2: an error before our header still needs the header.
-    if (!this.#headerSent) out += this.#header(undefined);
-    if (error !== undefined) out += serialize(error.toElement(), NS_CLIENT);
-    out += STREAM_CLOSE;
-    this.transport.write(out);
+    if (!this.#headerSent) this.#open(undefined);
+    this.#framing.close(this.transport, error?.toElement());
     this.#parser.halt();
     this.transport.close();
     this.#finish(error);
@@ -268,9 +270,9 @@ export class C2sSession {
     }
   }
 
-  #header(to: string | undefined): string {
+  #open(to: string | undefined): void {
     this.#headerSent = true;
-    return streamHeader({ contentNs: NS_CLIENT, from: this.#host.domain, to, id: this.id });
+    this.#framing.open(this.transport, { from: this.#host.domain, to, id: this.id });
   }
 
   #parserHandler() {
@@ -290,7 +292,7 @@ export class C2sSession {
     const to = header.attrs.to;
     const version = header.attrs.version;
     const from = header.attrs.from;
-    this.transport.write(this.#header(from));
+    this.#open(from);
     // RFC 6120 §4.9.3.6: a domain we do not serve.
     if (to !== undefined && to.toLowerCase() !== this.#host.domain) {
       return this.close(new StreamError("host-unknown"));
@@ -376,7 +378,7 @@ export class C2sSession {
   #startTls(): void {
     if (this.transport.encrypted || !this.transport.canStartTls || this.authenticated) {
       // RFC 6120 §5.4.2.2: <failure/>, then close.
-      this.transport.write(serialize(el("failure", { xmlns: NS_TLS }), NS_CLIENT));
+      this.transport.write(this.#framing.serialize(el("failure", { xmlns: NS_TLS })));
       return this.close();
     }
     // Stop reading before <proceed/> so no plaintext byte crosses the upgrade.

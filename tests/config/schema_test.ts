@@ -82,6 +82,20 @@ const EXPECTED_DEFAULTS: ServerConfig = {
     classes: {},
     exempt: { ips: [], jids: [] },
   },
+  http: {
+    websocket_path: "/xmpp-websocket",
+    bosh_path: "/http-bind",
+    trusted_proxies: [],
+    bosh: {
+      max_wait: 60_000,
+      max_hold: 1,
+      max_requests: 2,
+      inactivity: 60_000,
+      polling: 2_000,
+      max_body: 524_288,
+      max_requests_per_ip: 20,
+    },
+  },
 };
 
 Deno.test("DEFAULT_CONFIG holds every documented default", () => {
@@ -963,7 +977,7 @@ Deno.test("unknown and camelCase keys are rejected with their path at every leve
   assertInvalid(
     { modules: [] },
     "modules",
-    'modules: unknown key, expected one of "domain", "listen", "tls", "auth", "storage", "accounts", "timeouts", "software_version", "log", "limits", "admin"',
+    'modules: unknown key, expected one of "domain", "listen", "tls", "auth", "storage", "accounts", "timeouts", "software_version", "log", "limits", "admin", "http"',
   );
   assertInvalid(
     { listen: [{ type: "c2s", host: "127.0.0.1", port: 1, tls: true }] },
@@ -1051,7 +1065,11 @@ Deno.test("the exported types describe the resolved and the written forms", () =
 Deno.test("pre_auth_stanza_size cannot be set below the size of a stream header", () => {
   assert.throws(
     () => resolveConfig({ limits: { pre_auth_stanza_size: "512B" } }),
-    (error: unknown) => error instanceof ConfigError && error.path === "limits.pre_auth_stanza_size",
+    (error: unknown) =>
+      error instanceof ConfigError && error.path === "limits.pre_auth_stanza_size",
   );
-  assert.equal(resolveConfig({ limits: { pre_auth_stanza_size: "1KiB" } }).limits.pre_auth_stanza_size, 1024);
+  assert.equal(
+    resolveConfig({ limits: { pre_auth_stanza_size: "1KiB" } }).limits.pre_auth_stanza_size,
+    1024,
+  );
 });
