@@ -328,6 +328,11 @@ const LIMITS_SHAPE = {
   // Failed SASL attempts from one IP per window before further attempts are
   // refused. Default 10 per 5m: slows password guessing across reconnects.
   auth_failures_per_ip: windowLimit(10, "5m"),
+  // XEP-0077 in-band registrations from one IP (IPv6: one ipv6_prefix
+  // network) per window, when registration.enabled; over it the request gets
+  // <resource-constraint/>. Default 5 per 1h: open registration is a spam
+  // source (XEP-0205 §3).
+  registrations_per_ip: windowLimit(5, "1h"),
   resources_per_account: count(1),
   stanza_size: SIZE,
   stanza_size_stream_error: SIZE,
@@ -420,7 +425,8 @@ type ObjectLimitKey =
   | "auth_failures_per_ip"
   | "distinct_recipients"
   | "bandwidth"
-  | "presence_broadcasts";
+  | "presence_broadcasts"
+  | "registrations_per_ip";
 
 type RawLimits = Infer<typeof LIMITS_OBJECT>;
 
@@ -434,6 +440,7 @@ export type LimitsConfig = Simplify<
     distinct_recipients: WindowLimit;
     bandwidth: BandwidthLimit;
     presence_broadcasts: WindowLimit;
+    registrations_per_ip: WindowLimit;
     stanza_rules: StanzaRule[];
     classes: Record<string, LimitClass>;
   }
@@ -550,6 +557,7 @@ const LIMITS = transform(LIMITS_OBJECT, (raw, path): LimitsConfig => {
     distinct_recipients: withMode(raw.distinct_recipients, mode),
     bandwidth: withMode(raw.bandwidth, mode),
     presence_broadcasts: withMode(raw.presence_broadcasts, mode),
+    registrations_per_ip: withMode(raw.registrations_per_ip, mode),
     stanza_rules: raw.stanza_rules.map((rule) => withMode(rule, mode)),
   };
   const classesPath = childPath(path, "classes");
@@ -819,6 +827,16 @@ const HTTP = refine(
   },
 );
 
+const REGISTRATION = object({ enabled: bool() }, {
+  defaults: {
+    // XEP-0077 in-band registration: anyone who can connect may create an
+    // account (limited by limits.registrations_per_ip), and accounts may
+    // change their password and delete themselves. Off: accounts come from
+    // the configuration or the adduser command only.
+    enabled: false,
+  },
+});
+
 const SERVER_CONFIG = refine(
   object({
     domain: DOMAIN_NAME,
@@ -832,6 +850,7 @@ const SERVER_CONFIG = refine(
     log: LOG,
     limits: LIMITS,
     admin: optional(ADMIN),
+    registration: REGISTRATION,
     http: HTTP,
   }, {
     defaults: {
@@ -898,6 +917,8 @@ export type TimeoutsConfig = ServerConfig["timeouts"];
 export type SoftwareVersionConfig = NonNullable<ServerConfig["software_version"]>;
 /** The `log` section. */
 export type LogConfig = ServerConfig["log"];
+/** The `registration` section (XEP-0077 in-band registration). */
+export type RegistrationConfig = ServerConfig["registration"];
 /** The `admin` section (no admin listener when it is absent). */
 export type AdminConfig = NonNullable<ServerConfig["admin"]>;
 /** The `http` section: paths, trusted proxies and BOSH caps of the http/https listeners. */

@@ -46,6 +46,7 @@ const EXPECTED_DEFAULTS: ServerConfig = {
   accounts: [],
   timeouts: { negotiation: 30_000, idle: 600_000, shutdown: 5_000 },
   log: { level: "info", format: "json" },
+  registration: { enabled: false },
   limits: {
     mode: "enforce",
     ipv6_prefix: 64,
@@ -55,6 +56,7 @@ const EXPECTED_DEFAULTS: ServerConfig = {
     pre_auth_stanza_size: 8192,
     pre_auth_max_elements: 32,
     auth_failures_per_ip: { max: 10, window: 300_000, mode: "enforce" },
+    registrations_per_ip: { max: 5, window: 3_600_000, mode: "enforce" },
     resources_per_account: 5,
     stanza_size: 262_144,
     stanza_size_stream_error: 1_048_576,
@@ -977,7 +979,7 @@ Deno.test("unknown and camelCase keys are rejected with their path at every leve
   assertInvalid(
     { modules: [] },
     "modules",
-    'modules: unknown key, expected one of "domain", "listen", "tls", "auth", "storage", "accounts", "timeouts", "software_version", "log", "limits", "admin", "http"',
+    'modules: unknown key, expected one of "domain", "listen", "tls", "auth", "storage", "accounts", "timeouts", "software_version", "log", "limits", "admin", "registration", "http"',
   );
   assertInvalid(
     { listen: [{ type: "c2s", host: "127.0.0.1", port: 1, tls: true }] },
