@@ -78,11 +78,68 @@ export class DiscoInfo {
   }
 }
 
+/** An item announced in disco#items (XEP-0030 §4): a service or a node. */
+export interface DiscoItem {
+  /** The item's address. */
+  jid: string;
+  /** The node at that address, if the item is one. */
+  node?: string;
+  /** A human-readable name. */
+  name?: string;
+}
+
+/**
+ * The items the server lists in disco#items (its services, e.g. a MUC
+ * component). Like features, items come and go with the services.
+ *
+ * @example Usage
+ * ```ts
+ * import { DiscoItems } from "./disco.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const items = new DiscoItems();
+ * const muc = items.add({ jid: "conference.x", name: "Chatrooms" });
+ * assert.equal(items.toElement().getChildren("item").length, 1);
+ * muc[Symbol.dispose]();
+ * assert.equal(items.toElement().getChildren("item").length, 0);
+ * ```
+ */
+export class DiscoItems {
+  #items: DiscoItem[] = [];
+
+  /**
+   * Lists an item until the result is disposed.
+   *
+   * @param item The item.
+   * @returns A disposable that removes it; disposing twice is harmless.
+   */
+  add(item: DiscoItem): Disposable {
+    const entry = { ...item };
+    this.#items.push(entry);
+    return {
+      [Symbol.dispose]: () => {
+        const index = this.#items.indexOf(entry);
+        if (index !== -1) this.#items.splice(index, 1);
+      },
+    };
+  }
+
+  /** The disco#items `<query/>` payload, items in the order they were added. */
+  toElement(): Element {
+    return el(
+      "query",
+      { xmlns: NS_DISCO_ITEMS },
+      ...this.#items.map((item) => el("item", { jid: item.jid, node: item.node, name: item.name })),
+    );
+  }
+}
+
 /**
  * Answers disco#info and disco#items addressed to the server.
  *
  * @param iq The registry to add the handlers to.
  * @param info What to announce.
+ * @param items The items to list. @default {no items}
  * @returns A disposable that removes the handlers.
  *
  * @example Usage
@@ -100,7 +157,11 @@ export class DiscoInfo {
  * assert.equal(reply?.getChild("query")?.getChild("identity")?.attrs.type, "im");
  * ```
  */
-export function registerDisco(iq: IqRegistry, info: DiscoInfo): Disposable {
+export function registerDisco(
+  iq: IqRegistry,
+  info: DiscoInfo,
+  items: DiscoItems = new DiscoItems(),
+): Disposable {
   const stack = new DisposableStack();
   // XEP-0030 §7: the server has no nodes, so a request naming one is for an entity that
   // does not exist (item-not-found), not for the root.
@@ -110,7 +171,7 @@ export function registerDisco(iq: IqRegistry, info: DiscoInfo): Disposable {
   }));
   stack.use(iq.set("host", "get", NS_DISCO_ITEMS, "query", (request) => {
     if (request.payload.attrs.node !== undefined) return unknownNode();
-    return el("query", { xmlns: NS_DISCO_ITEMS });
+    return items.toElement();
   }));
   return stack;
 }
