@@ -15,7 +15,7 @@ import { Logger } from "./core/log.ts";
 import { createStats, type ServerStats } from "./core/stats.ts";
 import { resolveConfig, type ServerConfig, type ServerConfigInput } from "./config/schema.ts";
 import { ConfigError } from "./config/validate.ts";
-import type { StanzaError } from "./errors/stanza_error.ts";
+import { StanzaError } from "./errors/stanza_error.ts";
 import { StreamError } from "./errors/stream_error.ts";
 import { DiscoInfo, registerDisco } from "./im/disco.ts";
 import { registerPing } from "./im/ping.ts";
@@ -27,6 +27,10 @@ import { SessionRegistry } from "./routing/session_registry.ts";
 import type { AccountStore } from "./storage/account_store.ts";
 import { MemoryAccountStore } from "./storage/memory_account_store.ts";
 import { SqliteAccountStore } from "./storage/sqlite_account_store.ts";
+import type { ImStore } from "./storage/im_store.ts";
+import { MemoryImStore } from "./storage/memory_im_store.ts";
+import { SqliteImStore } from "./storage/sqlite_im_store.ts";
+import { ImService } from "./im/im_service.ts";
 import { C2sSession, type SessionHost, type StreamPolicy } from "./stream/c2s_session.ts";
 import { generateResource } from "./stream/bind.ts";
 import { type LoadedTlsMaterial, loadTlsMaterial } from "./tls/tls_material.ts";
@@ -38,8 +42,7 @@ import {
   listenHttp,
 } from "./transport/http_listener.ts";
 import type { Transport, TransportType } from "./transport/transport.ts";
-import { el, type Element } from "./xml/element.ts";
-import { NS_CLIENT } from "./xml/ns.ts";
+import type { Element } from "./xml/element.ts";
 import { errorReply } from "./errors/stanza_error.ts";
 import {
   LimitEngine,
@@ -94,6 +97,10 @@ export interface XmppServerOptions {
   logger?: Logger;
   /** An account store to use instead of the one `config.storage` names. */
   accountStore?: AccountStore;
+  /** An IM store (rosters, offline messages, …) to use instead of the one `config.storage` names. */
+  imStore?: ImStore;
+  /** Wall-clock milliseconds since the epoch, for offline message stamps. @default Date.now */
+  wallClock?: () => number;
 }
 
 /** A listening socket and what it serves. */
@@ -120,6 +127,17 @@ const RESTART_KEYS = [
 ] as const;
 const SELF = { target: "self", recipient: undefined } as const;
 const LOCAL_HOST = { target: "local", recipient: undefined } as const;
+
+/**
+ * XEP-0205 "limit offline storage": the quota of the sender's class
+ * (`limits.offline_messages_per_account`); unlimited when the limit is off
+ * or only reported.
+ */
+function offlineQuota(session: C2sSession): number | undefined {
+  const limit = session.limits?.effective.offline_messages_per_account;
+  if (limit === undefined) return undefined;
+  return limit.max === null || limit.mode === "report" ? Number.MAX_SAFE_INTEGER : limit.max;
+}
 
 /** Parser caps and stream policy as the configuration gives them. */
 function streamPolicy(config: ServerConfig): StreamPolicy {
@@ -173,6 +191,10 @@ export class XmppServer implements AsyncDisposable {
   #timers: Timers;
   #storeOverride: AccountStore | undefined;
   #store: AccountStore | undefined;
+  #imStoreOverride: ImStore | undefined;
+  #imStore: ImStore | undefined;
+  #im: ImService<C2sSession> | undefined;
+  #wallClock: (() => number) | undefined;
   #tls: LoadedTlsMaterial | undefined;
   #iq: IqRegistry;
   #disco: DiscoInfo;
@@ -206,6 +228,8 @@ export class XmppServer implements AsyncDisposable {
     this.log = options.logger ??
       new Logger({ level: this.config.log.level, format: this.config.log.format });
     this.#storeOverride = options.accountStore;
+    this.#imStoreOverride = options.imStore;
+    this.#wallClock = options.wallClock;
     this.#iq = new IqRegistry((error, request) => {
       this.log.error("iq-handler-error", {
         ns: request.payload.ns,
@@ -227,6 +251,11 @@ export class XmppServer implements AsyncDisposable {
         session.limits === undefined
           ? undefined
           : this.#engine.checkUnknownRecipient(session.limits, stanza),
+      presence: (session, stanza) => this.#im?.handlePresence(session, stanza),
+      offline: (session, stanza, username, retry) =>
+        this.#im === undefined
+          ? Promise.resolve(new StanzaError("cancel", "service-unavailable"))
+          : this.#im.storeOffline(stanza, username, retry, offlineQuota(session)),
     });
     this.#policy = streamPolicy(this.config);
     this.#host = this.#sessionHost();
@@ -396,6 +425,22 @@ export class XmppServer implements AsyncDisposable {
       (this.config.storage.type === "memory"
         ? new MemoryAccountStore()
         : new SqliteAccountStore(this.config.storage.path));
+    // RFC 6121 data lives next to the accounts (the same SQLite file).
+    const imStore = this.#imStoreOverride ??
+      (this.config.storage.type === "memory"
+        ? new MemoryImStore()
+        : new SqliteImStore(this.config.storage.path));
+    this.#imStore = imStore;
+    this.#im = new ImService({
+      domain: this.config.domain,
+      store: imStore,
+      sessions: this.#registry,
+      iq: this.#iq,
+      accountExists: async (username) => (await this.#accounts().get(username)) !== undefined,
+      afterReply: (request, then) => this.#router.afterReply(request, then),
+      log: this.log,
+      ...(this.#wallClock === undefined ? {} : { wallClock: this.#wallClock }),
+    });
     for (const account of this.config.accounts) {
       await this.addAccount(account.jid, account.password);
     }
@@ -508,6 +553,10 @@ export class XmppServer implements AsyncDisposable {
         "shutdown" in listener ? listener.shutdown() : undefined
       ),
     );
+    // Unavailable presence of the streams just closed still goes out before the store closes.
+    await this.#im?.drain();
+    this.#im?.[Symbol.dispose]();
+    this.#imStore?.close();
     this.#store?.close();
   }
 
@@ -695,6 +744,8 @@ export class XmppServer implements AsyncDisposable {
         if (this.events.emit("stanza", { session, stanza })) return;
         this.#router.route(session, stanza);
       },
+      streamFeatures: (session) =>
+        session.authenticated && this.#im !== undefined ? this.#im.streamFeatures() : [],
       closed: (session, error) => {
         this.#sessions.delete(session);
         if (error !== undefined) {
@@ -703,22 +754,8 @@ export class XmppServer implements AsyncDisposable {
         }
         if (session.limits !== undefined) this.#engine.release(session.limits);
         this.#registry.remove(session);
-        if (session.available) {
-          // RFC 6121 §4.5.2: the server sends unavailable presence on the client's behalf.
-          session.available = false;
-          const bare = session.bareKey;
-          for (const other of this.#registry.resources(bare)) {
-            if (other.available) {
-              other.send(
-                el("presence", {
-                  xmlns: NS_CLIENT,
-                  type: "unavailable",
-                  from: session.jid!.toString(),
-                }),
-              );
-            }
-          }
-        }
+        // RFC 6121 §4.5.2: the server sends unavailable presence on the client's behalf.
+        if (session.jid !== undefined) this.#im?.closed(session);
         this.events.emit("closed", { session, error });
       },
     };

@@ -77,6 +77,8 @@ export interface SessionHost {
   bind(session: C2sSession, resource: string | undefined): Jid | StanzaError;
   /** Routes a stanza from a bound session; `from` is already stamped. */
   route(session: C2sSession, stanza: Element): void;
+  /** Stream features to add to the built-in ones (e.g. roster versioning once authenticated). */
+  streamFeatures?(session: C2sSession): readonly Element[];
   /** The stream is gone; forget it. */
   closed(session: C2sSession, error: StreamError | undefined): void;
 }
@@ -301,7 +303,7 @@ export class C2sSession {
     const major = version === undefined ? 0 : Number.parseInt(version.split(".")[0] ?? "", 10);
     if (!(major >= 1)) return this.close(new StreamError("unsupported-version"));
     this.#phase = "negotiating";
-    this.send(buildFeatures({
+    const features = buildFeatures({
       encrypted: this.transport.encrypted,
       canStartTls: this.transport.canStartTls,
       tlsRequired: this.#host.policy.tlsRequired,
@@ -315,7 +317,9 @@ export class C2sSession {
           : this.#parserLimits.maxStanzaBytes,
         idleSeconds: this.#host.policy.idleSeconds,
       },
-    }));
+    });
+    features.append(...(this.#host.streamFeatures?.(this) ?? []));
+    this.send(features);
   }
 
   #onStreamEnd(): void {

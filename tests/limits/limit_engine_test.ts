@@ -214,9 +214,11 @@ Deno.test("resources_per_account answers the extra bind with resource-constraint
 
 Deno.test("distinct_recipients refuses a new recipient over the limit and lets known ones through", async () => {
   const clock = new ManualClock();
-  await using t = await startTestServer(limits({ distinct_recipients: { max: 2, window: "1m" } }), {
-    timers: clock,
-  });
+  // No offline storage, so a message to an offline account is answered (RFC 6121 §8.5.2.2.1).
+  await using t = await startTestServer(
+    limits({ distinct_recipients: { max: 2, window: "1m" }, offline_messages_per_account: 0 }),
+    { timers: clock },
+  );
   await using iago = await RawClient.connect(t.port);
   await iago.loginPlain("alice", "alice-secret", "evilos");
   await iago.send("<message to='romeo@localhost' id='1'><body>1</body></message>");
@@ -246,8 +248,10 @@ Deno.test("presence_broadcasts stops broadcasting over the limit and answers res
   await client.send("<presence/>");
   await client.send("<presence><show>away</show></presence>");
   await client.send("<presence id='p3'><show>dnd</show></presence>");
+  // The two allowed broadcasts also come back to the sender (RFC 6121 §4.2.2, §4.4.2).
+  const received = await client.readUntil(/<presence type="error"[\s\S]*?<\/presence>/);
   assert.equal(
-    await client.readUntil("</presence>"),
+    received.slice(received.indexOf(`<presence type="error"`)),
     `<presence type="error" id="p3" from="localhost" to="alice@localhost/a"><error type="wait">` +
       `<resource-constraint xmlns="${NS_STANZAS}"/><text xmlns="${NS_STANZAS}">Too many presence updates; retry in 61 s</text></error></presence>`,
   );
@@ -312,6 +316,7 @@ Deno.test("classes give admins unlimited stanza size and announce it per XEP-047
     ...limits({
       stanza_size: "1KiB",
       stanza_size_stream_error: "4KiB",
+      offline_messages_per_account: 0,
       classes: {
         admin: {
           match: { jids: ["bob@localhost"] },
@@ -510,6 +515,7 @@ Deno.test("stanza_rules limit stanzas to unknown JIDs; known accounts are not co
         rate: { max: 1, window: "1m" },
         text: "Too many messages to unknown addresses",
       }],
+      offline_messages_per_account: 0,
     }),
     { timers: clock },
   );

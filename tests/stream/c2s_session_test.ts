@@ -186,6 +186,11 @@ Deno.test("C2sSession routes chat messages and directed presence between two acc
   await alice.loginPlain("alice", "alice-secret", "a");
   await bob.loginPlain("bob", "bob-secret", "b");
   await bob.send("<presence/>");
+  // RFC 6121 §4.2.2: initial presence comes back to the resource that sent it.
+  assert.equal(
+    await bob.readUntil("/>"),
+    `<presence from="bob@localhost/b" to="bob@localhost/b"/>`,
+  );
   await alice.send(
     "<message to='bob@localhost' type='chat' id='m1'><body>hi &amp; bye\n  indented</body></message>",
   );
@@ -201,7 +206,11 @@ Deno.test("C2sSession routes chat messages and directed presence between two acc
 });
 
 Deno.test("C2sSession bounces a message to an account with no available resource with service-unavailable", async () => {
-  await using t = await startTestServer(PLAIN_OK);
+  // Without offline storage (RFC 6121 §8.5.2.2.1 lets the server answer instead of storing).
+  await using t = await startTestServer({
+    ...PLAIN_OK,
+    limits: { offline_messages_per_account: 0 },
+  });
   await using alice = await RawClient.connect(t.port);
   await alice.loginPlain("alice", "alice-secret", "a");
   await alice.send(
