@@ -20,7 +20,8 @@ export interface WebSocketTransportOptions {
   /**
    * Bytes of messages kept while reading is paused (bandwidth limiter,
    * SASL). A WebSocket in Deno cannot push back on its peer, so a peer that
-   * keeps sending past this is cut off with close code 1008.
+   * keeps sending past this is cut off with close code 1008. A single
+   * message longer than this is refused with 1009 before it is parsed.
    *
    * @default {1048576}
    */
@@ -49,6 +50,7 @@ const CODE_NORMAL = 1000;
 const CODE_GOING_AWAY = 1001;
 const CODE_UNSUPPORTED_DATA = 1003;
 const CODE_POLICY_VIOLATION = 1008;
+const CODE_TOO_BIG = 1009;
 
 const encoder = new TextEncoder();
 
@@ -246,6 +248,12 @@ export class WebSocketTransport implements Transport {
       // RFC 7395 §3.2: XMPP over WebSocket uses text messages only.
       this.#error ??= new Error("WebSocket binary message refused");
       this.#fail(CODE_UNSUPPORTED_DATA, "Text messages only");
+      return;
+    }
+    if (data.length > this.#maxQueuedBytes) {
+      // Deno has already buffered it (up to its own 64 MiB cap); do not copy it again.
+      this.#error ??= new Error("WebSocket message too big");
+      this.#fail(CODE_TOO_BIG, "Message too big");
       return;
     }
     const bytes = encoder.encode(data);

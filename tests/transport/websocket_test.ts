@@ -416,10 +416,21 @@ Deno.test("WebSocketTransport closes with 1008 when a paused peer sends past max
   const { transport, socket, received, closed } = scripted({ maxQueuedBytes: 10 });
   socket.open();
   transport.pause();
-  socket.message("<a>1234</a>"); // 11 bytes
+  socket.message("<a>1</a>"); // 8 bytes
+  assert.equal(socket.closedWith, undefined);
+  socket.message("<b/>"); // 12 bytes queued
   assert.deepEqual(socket.closedWith, [1008, "Input queue overflow"]);
   assert.match(String(await closed), /input queue overflow/);
   transport.resume();
+  assert.deepEqual(received, []);
+});
+
+Deno.test("WebSocketTransport refuses a message longer than maxQueuedBytes with 1009", async () => {
+  const { socket, received, closed } = scripted({ maxQueuedBytes: 16 });
+  socket.open();
+  socket.message("<a>0123456789</a>"); // 17 characters
+  assert.deepEqual(socket.closedWith, [1009, "Message too big"]);
+  assert.match(String(await closed), /too big/);
   assert.deepEqual(received, []);
 });
 

@@ -1,0 +1,239 @@
+// The examples/web chat page in a real browser: headless Chromium loads it,
+// logs in over the WebSocket binding (SCRAM-SHA-256 in WebCrypto) and
+// exchanges messages with a TCP client. Chromium is driven through the
+// DevTools protocol; the screenshot is kept in test-artifacts/web_chat.png.
+//
+// CI installs Chromium (.ci/run: apt-get install -y chromium) and sets
+// CI=true, where a missing browser fails this test; elsewhere it is skipped.
+
+import assert from "node:assert/strict";
+import { Logger } from "../../src/core/log.ts";
+import { startWebDemo } from "../../examples/web/serve.ts";
+import { RawClient } from "../_util/raw_client.ts";
+
+const CHROMIUM = "/usr/bin/chromium";
+const ARTIFACTS = new URL("../../test-artifacts/", import.meta.url);
+
+function exists(path: string): boolean {
+  try {
+    return Deno.statSync(path).isFile;
+  } catch {
+    return false;
+  }
+}
+
+const available = exists(CHROMIUM);
+const required = Deno.env.get("CI") === "true";
+
+/** A minimal Chrome DevTools Protocol client over the browser's WebSocket. */
+class DevTools implements AsyncDisposable {
+  #socket: WebSocket;
+  #next = 1;
+  #pending = new Map<number, PromiseWithResolvers<Record<string, unknown>>>();
+  #closed: Promise<unknown>;
+
+  private constructor(socket: WebSocket) {
+    this.#socket = socket;
+    this.#closed = new Promise((resolve) => socket.addEventListener("close", resolve));
+    socket.addEventListener("message", (event) => {
+      const reply = JSON.parse(String(event.data));
+      const pending = this.#pending.get(reply.id);
+      if (pending === undefined) return;
+      this.#pending.delete(reply.id);
+      if (reply.error) pending.reject(new Error(`DevTools: ${reply.error.message}`));
+      else pending.resolve(reply.result);
+    });
+  }
+
+  static async connect(url: string): Promise<DevTools> {
+    const socket = new WebSocket(url);
+    await new Promise((resolve, reject) => {
+      socket.addEventListener("open", resolve, { once: true });
+      socket.addEventListener("error", () => reject(new Error("DevTools connect failed")), {
+        once: true,
+      });
+    });
+    return new DevTools(socket);
+  }
+
+  send(
+    method: string,
+    params: Record<string, unknown> = {},
+    sessionId?: string,
+  ): Promise<Record<string, unknown>> {
+    const id = this.#next++;
+    const pending = Promise.withResolvers<Record<string, unknown>>();
+    this.#pending.set(id, pending);
+    this.#socket.send(JSON.stringify({ id, method, params, ...(sessionId && { sessionId }) }));
+    return pending.promise;
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    if (this.#socket.readyState !== WebSocket.CLOSED) this.#socket.close();
+    await this.#closed;
+    for (const pending of this.#pending.values()) pending.reject(new Error("DevTools closed"));
+  }
+}
+
+/** Polls until `read()` gives a value, for at most `ms` (an upper bound, not a wait). */
+async function until<T>(what: string, read: () => Promise<T | undefined>, ms = 15_000): Promise<T> {
+  const deadline = performance.now() + ms;
+  for (;;) {
+    const value = await read();
+    if (value !== undefined) return value;
+    if (performance.now() > deadline) throw new Error(`Timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+Deno.test({
+  name: available || required
+    ? "the web chat page logs in over WebSocket in headless Chromium and chats with a TCP client"
+    : `the web chat page in headless Chromium (skipped: no ${CHROMIUM}; apt-get install -y chromium, or set CI=true to fail instead)`,
+  ignore: !available && !required,
+  async fn() {
+    assert.ok(
+      available,
+      `${CHROMIUM} is missing: CI must install it (apt-get install -y chromium in .ci/run)`,
+    );
+    await using demo = await startWebDemo({
+      pagePort: 0,
+      config: {
+        domain: "localhost",
+        listen: [
+          { type: "c2s", host: "127.0.0.1", port: 0 },
+          { type: "http", host: "127.0.0.1", port: 0 },
+        ],
+        tls: { required: false },
+        auth: { allow_plain_without_tls: true },
+        storage: { type: "memory" },
+        accounts: [
+          { jid: "alice@localhost", password: "alice-secret" },
+          { jid: "bob@localhost", password: "bob-secret" },
+        ],
+      },
+      serverOptions: { logger: new Logger({ sink: () => {} }) },
+    });
+    const server = demo.server;
+    const login = Promise.withResolvers<string>();
+    server.events.on("authenticated", (e) => {
+      login.resolve(`${e.username} ${e.mechanism} ${e.session.transport.type}`);
+    });
+
+    const profile = await Deno.makeTempDir({ prefix: "xmppd-chromium-" });
+    const chromium = new Deno.Command(CHROMIUM, {
+      args: [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--remote-debugging-port=0",
+        `--user-data-dir=${profile}`,
+        "--window-size=1000,800",
+        "about:blank",
+      ],
+      stdin: "null",
+      stdout: "null",
+      stderr: "null",
+    }).spawn();
+    try {
+      // Chromium writes the port it chose and the browser endpoint here.
+      const [port, path] = await until("DevToolsActivePort", async () => {
+        const text = await Deno.readTextFile(`${profile}/DevToolsActivePort`).catch(() => "");
+        const lines = text.trim().split("\n");
+        return lines.length === 2 ? lines : undefined;
+      });
+      await using devtools = await DevTools.connect(`ws://127.0.0.1:${port}${path}`);
+      const { targetId } = await devtools.send("Target.createTarget", { url: demo.pageUrl });
+      const { sessionId } = await devtools.send("Target.attachToTarget", {
+        targetId,
+        flatten: true,
+      }) as { sessionId: string };
+      const evaluate = async (expression: string): Promise<unknown> => {
+        const reply = await devtools.send("Runtime.evaluate", {
+          expression,
+          awaitPromise: true,
+          returnByValue: true,
+        }, sessionId) as { result: { value?: unknown }; exceptionDetails?: { text: string } };
+        if (reply.exceptionDetails) throw new Error(`Page: ${reply.exceptionDetails.text}`);
+        return reply.result.value;
+      };
+      const status = () => evaluate(`document.getElementById("status")?.textContent`);
+
+      // The module script fills in the WebSocket URL from the query string once it ran.
+      const url = await until("the page script", async () => {
+        const value = await evaluate(`document.getElementById("url")?.value`);
+        return value ? value : undefined;
+      });
+      assert.equal(url, demo.websocketUrl);
+      assert.equal(await status(), "offline");
+      await evaluate(`(() => {
+        document.getElementById("jid").value = "alice@localhost";
+        document.getElementById("password").value = "alice-secret";
+        document.getElementById("login").requestSubmit();
+      })()`);
+      await until("online", async () => await status() === "online" || undefined);
+      assert.equal(await login.promise, "alice SCRAM-SHA-256 websocket");
+
+      await using bob = await RawClient.connect(
+        server.addresses.find((a) => a.type === "c2s")!.port,
+      );
+      await bob.loginPlain("bob", "bob-secret", "desk");
+      await bob.send("<presence/>");
+
+      // Browser → TCP.
+      await evaluate(`(() => {
+        document.getElementById("to").value = "bob@localhost";
+        document.getElementById("text").value = "hello from chromium <&>";
+        document.getElementById("compose").requestSubmit();
+      })()`);
+      assert.match(
+        await bob.readUntil("</message>"),
+        /<message to="bob@localhost" type="chat" id="m[0-9a-f]{8}" from="alice@localhost\/web"><body>hello from chromium &lt;&amp;&gt;<\/body><\/message>/,
+      );
+
+      // TCP → browser.
+      await bob.send(
+        "<message to='alice@localhost/web' type='chat'><body>hello from tcp &amp; co</body></message>",
+      );
+      const shown = await until("the message in the page", async () => {
+        const items = await evaluate(
+          `[...document.querySelectorAll("#log li")].map((li) => li.textContent)`,
+        ) as string[];
+        return items.find((text) => text.includes("hello from tcp")) ?? undefined;
+      });
+      assert.equal(shown, "bob@localhost/deskhello from tcp & co");
+
+      const shot = await devtools.send("Page.captureScreenshot", { format: "png" }, sessionId);
+      await Deno.mkdir(ARTIFACTS, { recursive: true });
+      const png = Uint8Array.from(atob(String(shot.data)), (c) => c.charCodeAt(0));
+      await Deno.writeFile(new URL("web_chat.png", ARTIFACTS), png);
+      assert.deepEqual([...png.subarray(0, 4)], [0x89, 0x50, 0x4e, 0x47]);
+
+      // The page closes its stream with <close/>; the server ends the session.
+      const closed = Promise.withResolvers<void>();
+      server.events.on("closed", (e) => {
+        if (e.session.transport.type === "websocket") closed.resolve();
+      });
+      await evaluate(`document.getElementById("disconnect").click()`);
+      await closed.promise;
+      await until("offline", async () => await status() === "offline" || undefined);
+      await devtools.send("Browser.close").catch(() => undefined);
+    } finally {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const exited = await Promise.race([
+        chromium.status,
+        new Promise<undefined>((resolve) => timer = setTimeout(() => resolve(undefined), 5000)),
+      ]);
+      clearTimeout(timer);
+      if (exited === undefined) {
+        chromium.kill("SIGKILL");
+        await chromium.status;
+      }
+      await Deno.remove(profile, { recursive: true }).catch(() => {});
+    }
+  },
+});
