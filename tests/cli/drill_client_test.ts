@@ -53,10 +53,10 @@ Deno.test("DrillClient sees a refused connection as closed with no byte received
 });
 
 Deno.test("DrillClient.streamError() reads the condition and application condition", async () => {
-  await using t = await startTestServer({ ...PLAIN_OK, limits: { pre_auth_stanza_size: 400 } });
+  await using t = await startTestServer({ ...PLAIN_OK, limits: { pre_auth_stanza_size: "1KiB" } });
   await using client = await DrillClient.connect({ port: t.port });
   await client.open();
-  await client.send(`<x>${"a".repeat(500)}</x>`);
+  await client.send(`<x>${"a".repeat(1100)}</x>`);
   assert.equal(await client.waitClosed(2000), true);
   assert.deepEqual(client.streamError(), {
     condition: "policy-violation",
