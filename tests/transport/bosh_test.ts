@@ -226,6 +226,39 @@ Deno.test("BOSH ends a session after `inactivity`; later requests get item-not-f
   );
 });
 
+Deno.test("BOSH: the bandwidth budget parks requests until it refills", async () => {
+  const clock = new ManualClock();
+  await using t = await startServer({
+    limits: { bandwidth: { rate: "1KiB/s", burst: "4KiB" } },
+    timeouts: { negotiation: "5m" },
+  }, { timers: clock });
+  const throttled = Promise.withResolvers<string>();
+  t.server.events.on("limit", (event) => throttled.resolve(`${event.limit} ${event.ip}`));
+  const alice = new BoshPeer(t.bosh);
+  await alice.login("alice", "alice-secret", "web");
+  const big = `<iq xmlns='jabber:client' type='get' to='localhost' id='big-${"p".repeat(5000)}'>` +
+    "<ping xmlns='urn:xmpp:ping'/></iq>";
+  const first = alice.send(big);
+  assert.equal(await throttled.promise, "bandwidth 127.0.0.1");
+  assert.match((await first).text, /id="big-p+"/);
+  // Reading is paused: the next request is parked, its payload not forwarded (no bytes
+  // reach the stream), until the budget refills.
+  const bytesIn = t.server.stats.bytesIn;
+  const second = alice.send(
+    "<iq xmlns='jabber:client' type='get' to='localhost' id='small'><ping xmlns='urn:xmpp:ping'/></iq>",
+  );
+  let answered = false;
+  void second.then(() => answered = true);
+  const transport = [...t.server.sessions()][0]!.transport as unknown as { openRequests: number };
+  while (transport.openRequests === 0 && !answered) {
+    await new Promise((resolve) => setTimeout(resolve, 1));
+  }
+  assert.equal(answered, false);
+  assert.equal(t.server.stats.bytesIn, bytesIn);
+  clock.advance(10_000);
+  assert.match((await second).text, /id="small"/);
+});
+
 Deno.test("BOSH refuses an oversized body with 413 before a session, policy-violation after", async () => {
   await using t = await startServer({ http: { bosh: { max_body: "1KiB" } } });
   const padding = `<presence xmlns='jabber:client'><status>${"x".repeat(1100)}</status></presence>`;
