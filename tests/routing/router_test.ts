@@ -67,13 +67,13 @@ Deno.test("Router delivers a bare-JID message to the highest non-negative priori
 
 Deno.test("Router hands normal and chat messages for an offline account to the offline hook", async () => {
   const calls: string[] = [];
-  let outcome: StanzaError | undefined;
+  const answer: { error: StanzaError | undefined } = { error: undefined };
   let retry: (() => boolean) | undefined;
   const r = setup({
     offline: (_sender, stanza, username, again) => {
       calls.push(`${username}:${stanza.attrs.id}`);
       retry = again;
-      return Promise.resolve(outcome);
+      return Promise.resolve(answer.error);
     },
   });
   const alice = r.bind("alice", "a", 0);
@@ -95,7 +95,7 @@ Deno.test("Router hands normal and chat messages for an offline account to the o
   assert.equal(retry!(), true);
   assert.equal(hidden.take().length, 1);
   // The hook's error is bounced to the sender.
-  outcome = new StanzaError("cancel", "service-unavailable");
+  answer.error = new StanzaError("cancel", "service-unavailable");
   hidden.priority = -3;
   r.send(alice, "<message to='bob@example.com' id='5'><body>full</body></message>");
   await tick();
