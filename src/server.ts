@@ -31,6 +31,8 @@ import type { ImStore } from "./storage/im_store.ts";
 import { MemoryImStore } from "./storage/memory_im_store.ts";
 import { SqliteImStore } from "./storage/sqlite_im_store.ts";
 import { ImService } from "./im/im_service.ts";
+import { AccountServices } from "./im/account_services.ts";
+import type { RegistrationSettings } from "./im/register.ts";
 import { C2sSession, type SessionHost, type StreamPolicy } from "./stream/c2s_session.ts";
 import { generateResource } from "./stream/bind.ts";
 import { type LoadedTlsMaterial, loadTlsMaterial } from "./tls/tls_material.ts";
@@ -123,6 +125,7 @@ const RESTART_KEYS = [
   "log",
   "software_version",
   "admin",
+  "registration",
   "http",
 ] as const;
 const SELF = { target: "self", recipient: undefined } as const;
@@ -137,6 +140,19 @@ function offlineQuota(session: C2sSession): number | undefined {
   const limit = session.limits?.effective.offline_messages_per_account;
   if (limit === undefined) return undefined;
   return limit.max === null || limit.mode === "report" ? Number.MAX_SAFE_INTEGER : limit.max;
+}
+
+/** XEP-0077 settings as the configuration gives them. */
+function registrationSettings(config: ServerConfig): RegistrationSettings {
+  return {
+    enabled: config.registration.enabled,
+    limit: config.limits.registrations_per_ip,
+    ipv6Prefix: config.limits.ipv6_prefix,
+    exemptIps: config.limits.exempt.ips,
+    tlsRequired: config.tls.required,
+    allowPlainWithoutTls: config.auth.allow_plain_without_tls,
+    iterations: config.auth.scram_iterations,
+  };
 }
 
 /** Parser caps and stream policy as the configuration gives them. */
@@ -194,6 +210,7 @@ export class XmppServer implements AsyncDisposable {
   #imStoreOverride: ImStore | undefined;
   #imStore: ImStore | undefined;
   #im: ImService<C2sSession> | undefined;
+  #services: AccountServices<C2sSession>;
   #wallClock: (() => number) | undefined;
   #tls: LoadedTlsMaterial | undefined;
   #iq: IqRegistry;
@@ -273,6 +290,7 @@ export class XmppServer implements AsyncDisposable {
     };
     this.#limitsAdmin = this.#adminApi();
     this.#metrics = new ServerMetrics(this, { clock: this.#timers });
+    this.#services = this.#accountServices();
   }
 
   /** The resolved configuration in force. */
@@ -687,6 +705,44 @@ export class XmppServer implements AsyncDisposable {
     }
   }
 
+  /** XEP-0191, 0280, 0054, 0163, 0012, 0077 and account disco, fed by the stream events. */
+  #accountServices(): AccountServices<C2sSession> {
+    const pepLimit = this.#engine.amplifier(
+      "pep_notifications",
+      this.config.limits.presence_broadcasts,
+    );
+    const services = new AccountServices<C2sSession>({
+      domain: this.config.domain,
+      iq: this.#iq,
+      disco: this.#disco,
+      sessions: this.#registry,
+      store: () => {
+        if (this.#imStore === undefined) {
+          throw new Error("Cannot use IM data: the server is not started");
+        }
+        return this.#imStore;
+      },
+      accounts: () => this.#accounts(),
+      timers: this.#timers,
+      route: (session, stanza) => this.#router.route(session, stanza),
+      registration: () => registrationSettings(this.#config),
+      pepLimit: (owner) => pepLimit.check(owner),
+      onRegistrationLimit: (hit) => {
+        const event = { limit: "registrations_per_ip", classes: [], ...hit };
+        const { retryAfterMs, ...fields } = event;
+        this.log.info("limit", { ...fields, classes: "", retry_after_ms: retryAfterMs });
+        this.events.emit("limit", event);
+      },
+      onAccountChange: (change, username, ip) =>
+        this.log.info("account-" + change, { username, ip }),
+    });
+    // After the embedder's handlers: what they consume is theirs; the rest is routed.
+    this.events.on("stanza", ({ session, stanza }) => services.stanza(session, stanza), -100);
+    this.events.on("bound", ({ session }) => services.bound(session));
+    this.events.on("closed", ({ session }) => services.closed(session));
+    return services;
+  }
+
   #sessionHost(): SessionHost {
     // deno-lint-ignore no-this-alias -- the host's policy getter must see reloads
     const server = this;
@@ -745,7 +801,11 @@ export class XmppServer implements AsyncDisposable {
         this.#router.route(session, stanza);
       },
       streamFeatures: (session) =>
-        session.authenticated && this.#im !== undefined ? this.#im.streamFeatures() : [],
+        session.authenticated
+          ? this.#im?.streamFeatures() ?? []
+          : this.#services.registration.features(session),
+      // XEP-0077: in-band registration is the one IQ taken before authentication.
+      preAuthIq: (session, iq) => this.#services.registration.preAuth(session, iq),
       closed: (session, error) => {
         this.#sessions.delete(session);
         if (error !== undefined) {

@@ -79,6 +79,13 @@ export interface SessionHost {
   route(session: C2sSession, stanza: Element): void;
   /** Stream features to add to the built-in ones (e.g. roster versioning once authenticated). */
   streamFeatures?(session: C2sSession): readonly Element[];
+  /**
+   * Answers an IQ sent before authentication: XEP-0077 in-band
+   * registration, the one request the server takes then. `undefined`
+   * means the host does not take it, and the stream closes with
+   * `<not-authorized/>` as for any other stanza before authentication.
+   */
+  preAuthIq?(session: C2sSession, iq: Element): Promise<Element> | undefined;
   /** The stream is gone; forget it. */
   closed(session: C2sSession, error: StreamError | undefined): void;
 }
@@ -373,6 +380,10 @@ export class C2sSession {
       (element.name === "iq" || element.name === "message" || element.name === "presence")
     ) {
       if (this.authenticated && element.name === "iq") return this.#preBindIq(element);
+      if (element.name === "iq" && !this.authenticated) {
+        const reply = this.#host.preAuthIq?.(this, element);
+        if (reply !== undefined) return this.#preAuthIq(reply);
+      }
       // RFC 6120 §4.9.3.12, XEP-0205: nothing is processed before authentication.
       return this.close(new StreamError("not-authorized"));
     }
@@ -494,6 +505,26 @@ export class C2sSession {
     this.#backlog = [];
     for (const element of backlog) this.#onElement(element);
     if (this.#phase !== "closed" && !this.#busy) this.#pause.resume();
+  }
+
+  /** Sends the host's answer to a pre-authentication IQ; later elements wait for it. */
+  #preAuthIq(reply: Promise<Element>): void {
+    this.#busy = true;
+    this.#pause.pause();
+    reply.then(
+      (answer) => {
+        if (this.#phase === "closed") return;
+        this.send(answer);
+        this.#resumeAfterStep();
+      },
+      (error: unknown) => {
+        this.#host.log.error("pre-auth-iq-error", {
+          session: this.id,
+          reason: error instanceof Error ? error.message : String(error),
+        });
+        this.close(new StreamError("internal-server-error"));
+      },
+    );
   }
 
   #preBindIq(iq: Element): void {
