@@ -122,6 +122,8 @@ export class AccountServices<S extends AccountServiceSession> implements Disposa
   #stack = new DisposableStack();
   // Sessions whose unavailable presence already recorded their last activity.
   #wentUnavailable = new WeakSet<S>();
+  // Sessions that were sent the PEP last items since their initial presence.
+  #announced = new WeakSet<S>();
 
   /**
    * Builds the services and registers their IQ handlers and features.
@@ -257,9 +259,13 @@ export class AccountServices<S extends AccountServiceSession> implements Disposa
     if (type === undefined) {
       this.#wentUnavailable.delete(session);
       // Initial presence (RFC 6121 §4.2): XEP-0163 §4.3.2 last published items.
-      if (!session.available) this.pep.sendLastItems(session).catch(() => {});
+      if (!this.#announced.has(session)) {
+        this.#announced.add(session);
+        this.pep.sendLastItems(session).catch(() => {});
+      }
     } else if (type === "unavailable") {
       this.#wentUnavailable.add(session);
+      this.#announced.delete(session);
       this.lastActivity.wentUnavailable(session.bareKey, stanza.getChildText("status"));
     }
   }

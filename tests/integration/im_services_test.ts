@@ -458,3 +458,60 @@ Deno.test("XEP-0012: the server's uptime, and a contact's time since logout", as
       `<forbidden xmlns="${STANZAS}"/></error></iq>`,
   );
 });
+
+Deno.test("blocklists, vCards and PEP items with their access model survive a restart (SQLite)", async () => {
+  const dir = await Deno.makeTempDir();
+  const config = { ...OPEN, storage: { type: "sqlite" as const, path: `${dir}/xmpp.db` } };
+  try {
+    {
+      await using t = await startTestServer(config);
+      await using alice = await login(t, "alice", "a");
+      await ask(
+        alice,
+        `<iq type='set' id='b1'><block xmlns='urn:xmpp:blocking'><item jid='carol@localhost'/></block></iq>`,
+      );
+      await ask(
+        alice,
+        `<iq type='set' id='v1'><vCard xmlns='vcard-temp'><FN>Alice</FN></vCard></iq>`,
+      );
+      await ask(
+        alice,
+        `<iq type='set' id='p1'><pubsub xmlns='${PUBSUB}'><publish node='urn:example:private'>` +
+          `<item id='1'><secret xmlns='urn:example'/></item></publish><publish-options>` +
+          `<x xmlns='jabber:x:data' type='submit'><field var='FORM_TYPE' type='hidden'>` +
+          `<value>${PUBSUB}#publish-options</value></field><field var='pubsub#access_model'>` +
+          `<value>whitelist</value></field></x></publish-options></pubsub></iq>`,
+      );
+    }
+    await using t = await startTestServer(config);
+    await using alice = await login(t, "alice", "a");
+    assert.equal(
+      await ask(alice, `<iq type='get' id='b2'><blocklist xmlns='urn:xmpp:blocking'/></iq>`),
+      `<iq type="result" id="b2" from="alice@localhost" to="alice@localhost/a">` +
+        `<blocklist xmlns="urn:xmpp:blocking"><item jid="carol@localhost"/></blocklist></iq>`,
+    );
+    await using bob = await login(t, "bob", "b");
+    assert.match(
+      await ask(
+        bob,
+        `<iq type='get' id='v2' to='alice@localhost'><vCard xmlns='vcard-temp'/></iq>`,
+      ),
+      /<FN>Alice<\/FN>/,
+    );
+    assert.match(
+      await ask(
+        bob,
+        `<iq type='get' id='g1' to='alice@localhost'><pubsub xmlns='${PUBSUB}'><items node='urn:example:private'/></pubsub></iq>`,
+      ),
+      /<not-allowed [^>]*\/><closed-node /,
+    );
+    await using carol = await login(t, "carol", "c");
+    await carol.send(`<message to='alice@localhost' type='chat' id='m1'><body>Hi</body></message>`);
+    assert.match(
+      await next(carol, /<message type="error" id="m1".*?<\/message>/),
+      /<service-unavailable /,
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
