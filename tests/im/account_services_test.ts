@@ -168,6 +168,10 @@ Deno.test("AccountServices notes logouts for last activity and sends PEP items o
     bob.take()[0] ?? "",
     /<message from="alice@x" to="bob@x\/b" type="headline".*>Al<\/nick>/,
   );
+  // A presence update is not initial presence: nothing is sent again.
+  services.stanza(bob, stanza("presence", { from: "bob@x/b" }, el("show", {}, "away")));
+  await settle();
+  assert.deepEqual(bob.take(), []);
   services.stanza(
     bob,
     stanza("presence", { from: "bob@x/b", type: "unavailable" }, el("status", {}, "bye")),
