@@ -163,6 +163,17 @@ export class ImService<S extends RoutableSession> implements Disposable {
   }
 
   /**
+   * Forgets what is cached of an account whose IM data was deleted from the
+   * store directly (XEP-0077 cancellation), once its queued tasks ran.
+   *
+   * @param username The account's localpart.
+   * @returns A promise that resolves once the cache entry is gone.
+   */
+  forgetAccount(username: string): Promise<void> {
+    return this.queue.run(username, () => this.rosters.forget(username));
+  }
+
+  /**
    * Waits for every queued IM task, e.g. before the store closes.
    *
    * @returns A promise that resolves when no task is left.

@@ -275,6 +275,37 @@ export class RosterService<S extends RosterSession> {
   }
 
   /**
+   * Drops the account's cached roster, e.g. after its data was deleted
+   * behind the service's back (XEP-0077 cancellation). Call it from a task
+   * in the account's queue.
+   *
+   * @param username The account's localpart.
+   *
+   * @example Usage
+   * ```ts
+   * import { RosterService, type RosterSession } from "./roster_service.ts";
+   * import { AccountQueue } from "./account_queue.ts";
+   * import { SessionRegistry } from "../routing/session_registry.ts";
+   * import { MemoryImStore } from "../storage/memory_im_store.ts";
+   * import assert from "node:assert/strict";
+   *
+   * const queue = new AccountQueue();
+   * const store = new MemoryImStore();
+   * const rosters = new RosterService({ domain: "example.com", store,
+   *   sessions: new SessionRegistry<RosterSession>(), queue });
+   * await queue.run("juliet", () => rosters.load("juliet"));
+   * await store.putRosterItem("juliet", { jid: "romeo@example.net", groups: [],
+   *   subscription: "both", ask: false, approved: false, version: 1 });
+   * rosters.forget("juliet");
+   * const account = await queue.run("juliet", () => rosters.load("juliet"));
+   * assert.equal(account.roster.size, 1);
+   * ```
+   */
+  forget(username: string): void {
+    this.#cache.delete(username);
+  }
+
+  /**
    * The subscription state of a contact in a loaded roster.
    *
    * @param account The loaded roster.

@@ -34,3 +34,18 @@ Deno.test("ImService.drain() waits for the presence work of ended streams", asyn
     `<presence from="bob@example.com/orchard" to="bob@example.com/phone" type="unavailable"/>`,
   ]);
 });
+
+Deno.test("ImService.forgetAccount() makes the next roster request read the store again", async () => {
+  const f = imFixture();
+  const balcony = f.bind("alice", "balcony");
+  await f.iqFrom(
+    balcony,
+    "<iq type='set' id='s'><query xmlns='jabber:iq:roster'><item jid='bob@example.com'/></query></iq>",
+  );
+  await f.store.removeAccount("alice"); // as XEP-0077 cancellation does
+  await f.im.forgetAccount("alice");
+  assert.equal(
+    await f.iqFrom(balcony, "<iq type='get' id='g'><query xmlns='jabber:iq:roster'/></iq>"),
+    `<iq type="result" id="g" from="alice@example.com" to="alice@example.com/balcony"><query xmlns="jabber:iq:roster" ver="0"/></iq>`,
+  );
+});
