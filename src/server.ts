@@ -733,8 +733,11 @@ export class XmppServer implements AsyncDisposable {
         this.log.info("limit", { ...fields, classes: "", retry_after_ms: retryAfterMs });
         this.events.emit("limit", event);
       },
-      onAccountChange: (change, username, ip) =>
-        this.log.info("account-" + change, { username, ip }),
+      onAccountChange: (change, username, ip) => {
+        this.log.info("account-" + change, { username, ip });
+        // Its IM data is gone from the store: no cached roster may outlive it.
+        if (change === "removed") this.#im?.forgetAccount(username);
+      },
     });
     // After the embedder's handlers: what they consume is theirs; the rest is routed.
     this.events.on("stanza", ({ session, stanza }) => services.stanza(session, stanza), -100);
