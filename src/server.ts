@@ -761,6 +761,13 @@ export class XmppServer implements AsyncDisposable {
         this.#timers.set(callback, delayMs);
       },
       stats: this.stats,
+      stanzaSize: (session, bytes, outcome) => {
+        const limits = session.limits;
+        if (limits === undefined) return;
+        if (outcome === "delivered") this.#engine.stanzaSize(limits, bytes);
+        else if (outcome === "refused") this.#engine.stanzaTooBig(limits, bytes);
+        else this.#engine.streamTooBig(limits, bytes);
+      },
       input: (session, bytes) => {
         this.stats.bytesIn += bytes.byteLength;
         if (session.limits === undefined) session.receive(bytes);

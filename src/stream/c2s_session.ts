@@ -55,6 +55,12 @@ export interface SessionHost {
   readonly stats: ServerStats;
   /** The policy for this session's streams. */
   readonly policy: StreamPolicy;
+  /**
+   * The size of a stanza: `delivered` (within the parser caps), `refused`
+   * (over the stanza size, answered with `<stanza-too-big/>`) or `closed`
+   * (grew past the stream-error size). Lets the limits report and count.
+   */
+  stanzaSize(session: C2sSession, bytes: number, outcome: "delivered" | "refused" | "closed"): void;
   /** Runs `callback` after `delayMs` on the host's timers. */
   after(delayMs: number, callback: () => void): void;
   /**
@@ -287,8 +293,14 @@ export class C2sSession {
   #parserHandler() {
     return {
       streamStart: (header: Element) => this.#onStreamStart(header),
-      stanza: (element: Element) => this.#onElement(element),
-      oversizedStanza: (head: Element) => this.#onOversized(head),
+      stanza: (element: Element, bytes: number) => {
+        this.#host.stanzaSize(this, bytes, "delivered");
+        this.#onElement(element);
+      },
+      oversizedStanza: (head: Element, bytes: number) => {
+        this.#host.stanzaSize(this, bytes, "refused");
+        this.#onOversized(head);
+      },
       streamEnd: () => this.#onStreamEnd(),
       error: (error: ParseError) => this.#onParseError(error),
     };
@@ -335,6 +347,9 @@ export class C2sSession {
   }
 
   #onParseError(error: ParseError): void {
+    if (error.appCondition === "stanza-too-big") {
+      this.#host.stanzaSize(this, this.#parser.outstandingBytes, "closed");
+    }
     const options = error.appCondition === undefined ? {} : { appCondition: error.appCondition };
     this.close(new StreamError(error.condition, options));
   }

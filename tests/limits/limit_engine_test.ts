@@ -563,3 +563,42 @@ Deno.test("exempt jids are not limited once authenticated", async () => {
     /Bind failed: .*resource-limit-exceeded/,
   );
 });
+
+Deno.test("stanza_size emits limit events when enforced and only reports in report mode", async () => {
+  await using t = await startTestServer(limits({ stanza_size: "1KiB", stanza_size_stream_error: "8KiB" }));
+  const seen = events(t);
+  await using client = await RawClient.connect(t.port);
+  await client.loginPlain("alice", "alice-secret", "a");
+  const big = `<message to='bob@localhost' id='b'><body>${"x".repeat(2000)}</body></message>`;
+  await client.send(big);
+  assert.match(await client.readUntil("</message>"), /stanza-too-big/);
+  assert.deepEqual(
+    seen.map((e) => [e.limit, e.mode, e.figure, e.max]),
+    [["stanza_size", "enforce", new TextEncoder().encode(big).length, 1024]],
+  );
+
+  await using r = await startTestServer(
+    limits({ stanza_size: { max: "1KiB", mode: "report" } as never, stanza_size_stream_error: "8KiB" }),
+  ).catch(() => startTestServer(limits({ mode: "report", stanza_size: "1KiB", stanza_size_stream_error: "8KiB" })));
+  const reported = events(r);
+  await using bob = await RawClient.connect(r.port);
+  await bob.loginPlain("bob", "bob-secret", "b");
+  await bob.send("<presence/>");
+  await using alice = await RawClient.connect(r.port);
+  await alice.loginPlain("alice", "alice-secret", "a");
+  await alice.send(big);
+  assert.match(await bob.readUntil("</message>"), /x{2000}/); // delivered
+  await waitFor(() => reported.some((e) => e.limit === "stanza_size"));
+  assert.equal(reported.find((e) => e.limit === "stanza_size")?.mode, "report");
+});
+
+Deno.test("a stanza past stanza_size_stream_error emits a limit event before the stream closes", async () => {
+  await using t = await startTestServer(limits({ stanza_size: "1KiB", stanza_size_stream_error: "4KiB" }));
+  const seen = events(t);
+  await using client = await RawClient.connect(t.port);
+  await client.loginPlain("alice", "alice-secret", "a");
+  await client.send(`<message to='bob@localhost'><body>${"y".repeat(6000)}</body></message>`);
+  await client.readToEnd();
+  assert.equal(seen.at(-1)?.limit, "stanza_size_stream_error");
+  assert.equal(seen.at(-1)?.max, 4096);
+});
