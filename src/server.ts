@@ -269,6 +269,14 @@ export class XmppServer implements AsyncDisposable {
           ? undefined
           : this.#engine.checkUnknownRecipient(session.limits, stanza),
       presence: (session, stanza) => this.#im?.handlePresence(session, stanza),
+      inbound: (sender, recipient, stanza) =>
+        recipient.limits === undefined ? undefined : this.#engine.checkInbound(
+          recipient.limits,
+          stanza,
+          sender.bareKey === recipient.bareKey ? "self" : "local",
+        ),
+      delivered: (stanza, bare, sessions) =>
+        this.#services?.carbons.received(stanza, bare, sessions),
       offline: (session, stanza, username, retry) =>
         this.#im === undefined
           ? Promise.resolve(new StanzaError("cancel", "service-unavailable"))

@@ -490,6 +490,33 @@ export class LimitEngine {
   }
 
   /**
+   * Checks a stanza about to be delivered to a session against that
+   * session's inbound stanza rules (`direction: inbound`; `to` then
+   * describes the sender: `local`, `remote` or `self`).
+   *
+   * @returns The error for the sender, or `undefined` to deliver.
+   */
+  checkInbound(
+    recipient: SessionLimitState,
+    stanza: Element,
+    sender: RuleTarget,
+  ): StanzaError | undefined {
+    const effective = recipient.effective;
+    if (effective.exempt || stanza.attrs.type === "error") return undefined;
+    const verdict = effective.stanza_rules.check(stanza, {
+      direction: "inbound",
+      to: sender,
+      counters: recipient.counters,
+      clock: this.#timers,
+    });
+    if (verdict.allowed) return undefined;
+    const max = effective.stanza_rules.rules[verdict.rule]?.rate?.max ?? 0;
+    return this.#hit(recipient, "stanza_rules", verdict.mode, max + 1, max, verdict.retryAfterMs)
+      ? verdict.error
+      : undefined;
+  }
+
+  /**
    * A stanza went to a local account that does not exist: the stanza rules
    * written for `to: unknown` apply (XEP-0205 "stanzas to unknown JIDs").
    * Only those rules are checked here, with their own counters, so no rule

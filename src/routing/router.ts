@@ -47,6 +47,14 @@ export interface RouterOptions<S extends RoutableSession> {
    */
   unknownRecipient?(sender: S, stanza: Element): StanzaError | undefined;
   /**
+   * Checks a stanza against the recipient's inbound rules before delivery
+   * (XEP-0205 stanza rules with `direction: inbound`); an error is returned
+   * to the sender instead of delivering.
+   */
+  inbound?(sender: S, recipient: S, stanza: Element): StanzaError | undefined;
+  /** Told after a message reached an account's sessions (XEP-0280 received carbons). */
+  delivered?(stanza: Element, recipientBare: string, sessions: readonly S[]): void;
+  /**
    * Takes every presence stanza a local session sends (RFC 6121 §3, §4).
    * Without it, presence with no `to` goes to the account's own available
    * resources and directed presence to its recipient.
@@ -99,6 +107,8 @@ export class Router<S extends RoutableSession> {
   #accountExists: (username: string) => Promise<boolean>;
   #unknownRecipient: ((sender: S, stanza: Element) => StanzaError | undefined) | undefined;
   #presence: ((sender: S, stanza: Element) => Promise<void> | void) | undefined;
+  #inbound: RouterOptions<S>["inbound"];
+  #delivered: RouterOptions<S>["delivered"];
   #offline: RouterOptions<S>["offline"];
   #afterReply = new WeakMap<Element, () => void>();
   #chains = new WeakMap<S, { tail: Promise<void>; waiting: number }>();
@@ -110,6 +120,8 @@ export class Router<S extends RoutableSession> {
     this.#iq = options.iq;
     this.#accountExists = options.accountExists;
     this.#unknownRecipient = options.unknownRecipient?.bind(options);
+    this.#inbound = options.inbound?.bind(options);
+    this.#delivered = options.delivered?.bind(options);
     this.#presence = options.presence?.bind(options);
     this.#offline = options.offline?.bind(options);
   }
@@ -252,16 +264,18 @@ export class Router<S extends RoutableSession> {
     }
     const available = this.#available(bare);
     if (stanza.name === "presence") {
-      for (const session of available) session.send(stanza);
+      for (const session of available) if (!this.#deliver(sender, session, stanza)) return;
       return;
     }
     const type = stanza.attrs.type ?? "normal";
     if (type === "error") {
-      for (const session of available) if (session.priority >= 0) session.send(stanza);
+      for (const session of available) {
+        if (session.priority >= 0 && !this.#deliver(sender, session, stanza)) return;
+      }
       return;
     }
     if (type === "groupchat") return this.#bounce(sender, stanza, unavailable());
-    if (this.#deliverMessage(available, stanza, type) || type === "headline") return;
+    if (this.#deliverMessage(sender, available, stanza, type) || type === "headline") return;
     // RFC 6121 §8.5.2.2: no available resource with non-negative priority;
     // §8.5.1: an account that does not exist gets service-unavailable.
     return this.#whenAccountExists(sender, stanza, username, () => {
@@ -270,7 +284,7 @@ export class Router<S extends RoutableSession> {
         return this.#bounce(sender, stanza, unavailable());
       }
       // §8.5.2.2.1: normal and chat messages may be stored for later (XEP-0160).
-      const retry = () => this.#deliverMessage(this.#available(bare), stanza, type);
+      const retry = () => this.#deliverMessage(sender, this.#available(bare), stanza, type);
       return offline(sender, stanza, username, retry).then(
         (error) => {
           if (error !== undefined) this.#bounce(sender, stanza, error);
@@ -289,22 +303,41 @@ export class Router<S extends RoutableSession> {
   }
 
   /** RFC 6121 §8.5.2.1.1: the non-negative highest-priority resources get it (all non-negative ones for a headline). */
-  #deliverMessage(available: readonly S[], stanza: Element, type: string): boolean {
+  #deliverMessage(sender: S, available: readonly S[], stanza: Element, type: string): boolean {
     let best = 0;
     for (const session of available) if (session.priority > best) best = session.priority;
-    let delivered = false;
+    const reached: S[] = [];
     for (const session of available) {
       if (session.priority >= 0 && (type === "headline" || session.priority === best)) {
-        session.send(stanza);
-        delivered = true;
+        // A refusal by the recipient's rules is answered once and ends delivery.
+        if (!this.#deliver(sender, session, stanza)) return true;
+        reached.push(session);
       }
     }
-    return delivered;
+    if (reached.length === 0) return false;
+    this.#delivered?.(stanza, reached[0]!.bareKey, reached);
+    return true;
+  }
+
+  /** Delivers to one session unless its inbound rules refuse; returns whether it went out. */
+  #deliver(sender: S, recipient: S, stanza: Element): boolean {
+    const refused = this.#inbound?.(sender, recipient, stanza);
+    if (refused !== undefined) {
+      this.#bounce(sender, stanza, refused);
+      return false;
+    }
+    recipient.send(stanza);
+    return true;
   }
 
   #toFull(sender: S, stanza: Element, bare: string, resource: string, username: string): Pending {
     const target = this.#sessions.get(bare, resource);
-    if (target !== undefined) return target.send(stanza);
+    if (target !== undefined) {
+      if (this.#deliver(sender, target, stanza) && stanza.name === "message") {
+        this.#delivered?.(stanza, bare, [target]);
+      }
+      return;
+    }
     // RFC 6121 §8.5.3.2: to a resource that is not there.
     if (stanza.name === "message") {
       const type = stanza.attrs.type ?? "normal";

@@ -518,3 +518,25 @@ Deno.test("blocklists, vCards and PEP items with their access model survive a re
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("message carbons: a message delivered to one resource is copied to the account's other carbon-enabled resources", async () => {
+  await using t = await startTestServer({
+    tls: { required: false },
+    auth: { allow_plain_without_tls: true },
+  });
+  await using phone = await RawClient.connect(t.port);
+  await phone.loginPlain("bob", "bob-secret", "phone");
+  await using desk = await RawClient.connect(t.port);
+  await desk.loginPlain("bob", "bob-secret", "desk");
+  await desk.send("<iq type='set' id='c1'><enable xmlns='urn:xmpp:carbons:2'/></iq>");
+  assert.match(await desk.readUntil("/>"), /type="result" id="c1"/);
+  await using alice = await RawClient.connect(t.port);
+  await alice.loginPlain("alice", "alice-secret", "a");
+  await alice.send(
+    "<message to='bob@localhost/phone' type='chat' id='m1'><body>hi phone</body></message>",
+  );
+  assert.match(await phone.readUntil("</message>"), /hi phone/);
+  const copy = await desk.readUntil(/<\/message>\s*<\/forwarded>\s*<\/received>\s*<\/message>/);
+  assert.match(copy, /<received xmlns="urn:xmpp:carbons:2"><forwarded xmlns="urn:xmpp:forward:0">/);
+  assert.match(copy, /hi phone/);
+});

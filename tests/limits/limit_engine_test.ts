@@ -565,7 +565,9 @@ Deno.test("exempt jids are not limited once authenticated", async () => {
 });
 
 Deno.test("stanza_size emits limit events when enforced and only reports in report mode", async () => {
-  await using t = await startTestServer(limits({ stanza_size: "1KiB", stanza_size_stream_error: "8KiB" }));
+  await using t = await startTestServer(
+    limits({ stanza_size: "1KiB", stanza_size_stream_error: "8KiB" }),
+  );
   const seen = events(t);
   await using client = await RawClient.connect(t.port);
   await client.loginPlain("alice", "alice-secret", "a");
@@ -578,8 +580,15 @@ Deno.test("stanza_size emits limit events when enforced and only reports in repo
   );
 
   await using r = await startTestServer(
-    limits({ stanza_size: { max: "1KiB", mode: "report" } as never, stanza_size_stream_error: "8KiB" }),
-  ).catch(() => startTestServer(limits({ mode: "report", stanza_size: "1KiB", stanza_size_stream_error: "8KiB" })));
+    limits({
+      stanza_size: { max: "1KiB", mode: "report" } as never,
+      stanza_size_stream_error: "8KiB",
+    }),
+  ).catch(() =>
+    startTestServer(
+      limits({ mode: "report", stanza_size: "1KiB", stanza_size_stream_error: "8KiB" }),
+    )
+  );
   const reported = events(r);
   await using bob = await RawClient.connect(r.port);
   await bob.loginPlain("bob", "bob-secret", "b");
@@ -593,7 +602,9 @@ Deno.test("stanza_size emits limit events when enforced and only reports in repo
 });
 
 Deno.test("a stanza past stanza_size_stream_error emits a limit event before the stream closes", async () => {
-  await using t = await startTestServer(limits({ stanza_size: "1KiB", stanza_size_stream_error: "4KiB" }));
+  await using t = await startTestServer(
+    limits({ stanza_size: "1KiB", stanza_size_stream_error: "4KiB" }),
+  );
   const seen = events(t);
   await using client = await RawClient.connect(t.port);
   await client.loginPlain("alice", "alice-secret", "a");
@@ -601,4 +612,36 @@ Deno.test("a stanza past stanza_size_stream_error emits a limit event before the
   await client.readToEnd();
   assert.equal(seen.at(-1)?.limit, "stanza_size_stream_error");
   assert.equal(seen.at(-1)?.max, 4096);
+});
+
+Deno.test("inbound stanza_rules check what a session receives and answer the sender", async () => {
+  await using t = await startTestServer(limits({
+    stanza_rules: [{
+      action: "deny",
+      kind: "iq",
+      payload: "jabber:iq:version",
+      direction: "inbound",
+      text: "Not telling",
+    }],
+  }));
+  await using alice = await RawClient.connect(t.port);
+  await alice.loginPlain("alice", "alice-secret", "a");
+  await using bob = await RawClient.connect(t.port);
+  await bob.loginPlain("bob", "bob-secret", "b");
+  await alice.send(
+    "<iq type='get' id='v1' to='bob@localhost/b'><query xmlns='jabber:iq:version'/></iq>",
+  );
+  assert.equal(
+    await alice.readUntil("</iq>"),
+    `<iq type="error" id="v1" from="bob@localhost/b" to="alice@localhost/a"><error type="cancel">` +
+      `<not-allowed xmlns="${NS_STANZAS}"/><text xmlns="${NS_STANZAS}">Not telling</text></error></iq>`,
+  );
+  // Other payloads are delivered.
+  await alice.send(
+    "<iq type='get' id='p1' to='bob@localhost/b'><ping xmlns='urn:xmpp:ping'/></iq>",
+  );
+  assert.match(
+    await bob.readUntil("</iq>"),
+    /id="p1" to="bob@localhost\/b" from="alice@localhost\/a"/,
+  );
 });
