@@ -464,6 +464,7 @@ export class XmppServer implements AsyncDisposable {
       iq: this.#iq,
       accountExists: async (username) => (await this.#accounts().get(username)) !== undefined,
       afterReply: (request, then) => this.#router.afterReply(request, then),
+      blocked: (a, b) => this.#services?.blocking.eitherBlocks(a, b) ?? Promise.resolve(false),
       log: this.log,
       ...(this.#wallClock === undefined ? {} : { wallClock: this.#wallClock }),
     });

@@ -46,6 +46,8 @@ export interface ImServiceOptions<S extends RoutableSession> {
   wallClock?: () => number;
   /** Limits of each roster. @default {the Roster defaults} */
   roster?: Omit<RosterOptions, "owner">;
+  /** Whether either of two accounts blocks the other (XEP-0191). @default never */
+  blocked?(ownerBare: string, contactBare: string): Promise<boolean>;
 }
 
 /**
@@ -110,6 +112,7 @@ export class ImService<S extends RoutableSession> implements Disposable {
       queue: this.queue,
       accountExists: options.accountExists,
       ...(options.log === undefined ? {} : { log: options.log }),
+      ...(options.blocked === undefined ? {} : { blocked: (a, b) => options.blocked!(a, b) }),
     });
     this.#handlers = this.rosters.register(options.iq);
   }

@@ -67,6 +67,11 @@ export interface PresenceServiceOptions<S extends RoutableSession> {
   maxDirected?: number;
   /** Whether subscription pre-approval is offered (RFC 6121 §3.4). @default {true} */
   preApproval?: boolean;
+  /**
+   * Whether either of two accounts blocks the other (XEP-0191): no presence
+   * the server generates passes between them. @default never
+   */
+  blocked?(ownerBare: string, contactBare: string): Promise<boolean>;
 }
 
 const SUBSCRIPTION_TYPES: ReadonlySet<string> = new Set([
@@ -124,6 +129,7 @@ export class PresenceService<S extends RoutableSession> {
   #log: Logger | undefined;
   #maxDirected: number;
   #preApproval: boolean;
+  #blocked: ((ownerBare: string, contactBare: string) => Promise<boolean>) | undefined;
   #directed = new WeakMap<S, Set<string>>();
   #parser = new StanzaParser();
   #encoder = new TextEncoder();
@@ -141,6 +147,7 @@ export class PresenceService<S extends RoutableSession> {
     this.#accountExists = options.accountExists;
     this.#log = options.log;
     this.#preApproval = options.preApproval ?? true;
+    this.#blocked = options.blocked?.bind(options);
     const maxDirected = options.maxDirected ?? DEFAULT_MAX_DIRECTED;
     if (!Number.isSafeInteger(maxDirected) || maxDirected < 0) {
       throw new RangeError(
@@ -283,7 +290,9 @@ export class PresenceService<S extends RoutableSession> {
       // account's available resources, the sender included.
       if (account !== undefined) {
         for (const item of account.roster.items()) {
-          if (isSubscriber(item.subscription)) {
+          if (
+            isSubscriber(item.subscription) && !(await this.#isBlocked(sender.bareKey, item.jid))
+          ) {
             this.#toAvailable(item.jid, withAddress(presence, full, item.jid));
           }
         }
@@ -333,6 +342,7 @@ export class PresenceService<S extends RoutableSession> {
       for (const item of account.roster.items()) {
         if (!isSubscriber(item.subscription)) continue;
         subscribers.add(item.jid);
+        if (await this.#isBlocked(sender.bareKey, item.jid)) continue;
         this.#toAvailable(item.jid, withAddress(unavailable, full, item.jid));
       }
     }
@@ -382,8 +392,9 @@ export class PresenceService<S extends RoutableSession> {
     return this.#spawn(username, async () => {
       const account = await this.#rosters.load(username);
       const item = account.roster.get(requester.bareKey);
-      // Only a subscriber learns the contact's presence.
+      // Only a subscriber learns the contact's presence, and not when either blocks the other.
       if (item === undefined || !isSubscriber(item.subscription)) return;
+      if (await this.#isBlocked(contact, requester.bareKey)) return;
       const to = fullJid(requester);
       let answered = false;
       for (const session of this.#sessions.resources(contact)) {
@@ -520,6 +531,10 @@ export class PresenceService<S extends RoutableSession> {
       }
     }
     return out;
+  }
+
+  #isBlocked(ownerBare: string, contactBare: string): Promise<boolean> | boolean {
+    return this.#blocked?.(ownerBare, contactBare) ?? false;
   }
 
   /** Presence to a local bare JID reaches its available resources (RFC 6121 §8.5.2.1.1). */

@@ -155,7 +155,8 @@ Deno.test("runDrill() fails ordinary traffic that a limit throttles", async () =
   assert.deepEqual(byLimit.get("ordinary: avatar-sized stanza"), {
     limit: "ordinary: avatar-sized stanza",
     configured: "40 KiB message",
-    observed: "the sender's stream was closed (<policy-violation/> + stanza-too-big)",
+    observed:
+      "the sender's stream was closed (<policy-violation/> + stanza-too-big); limits hit: stanza_size_stream_error ×1",
     result: "FAIL",
   });
   assert.equal(report.ok, false);

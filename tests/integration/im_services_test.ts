@@ -540,3 +540,32 @@ Deno.test("message carbons: a message delivered to one resource is copied to the
   assert.match(copy, /<received xmlns="urn:xmpp:carbons:2"><forwarded xmlns="urn:xmpp:forward:0">/);
   assert.match(copy, /hi phone/);
 });
+
+Deno.test("blocking: a blocked contact gets no presence broadcast and no probe answer", async () => {
+  await using t = await server();
+  await using alice = await login(t, "alice", "a");
+  assert.match(
+    await ask(
+      alice,
+      "<iq type='set' id='blk'><block xmlns='urn:xmpp:blocking'><item jid='bob@localhost'/></block></iq>",
+    ),
+    /type="result"/,
+  );
+  await using bob = await login(t, "bob", "b");
+  await bob.send("<presence/>");
+  // Bob's initial presence probes alice: no answer may come, not even unavailable.
+  await alice.send("<presence><status>here</status></presence>");
+  await bob.send("<iq type='get' id='after' to='localhost'><ping xmlns='urn:xmpp:ping'/></iq>");
+  const seen = await bob.readUntil(/id="after"[^>]*\/>/);
+  assert.doesNotMatch(seen, /from="alice@localhost/);
+  // Unblocked, the next broadcast reaches bob again.
+  await ask(
+    alice,
+    "<iq type='set' id='unb'><unblock xmlns='urn:xmpp:blocking'><item jid='bob@localhost'/></unblock></iq>",
+  );
+  await alice.send("<presence><status>back</status></presence>");
+  assert.match(
+    await bob.readUntil(/<status>back<\/status><\/presence>/),
+    /from="alice@localhost\/a"/,
+  );
+});
