@@ -17,7 +17,20 @@ export type XmlNode = Element | string;
 /** Attribute values accepted by {@linkcode el}; `undefined` attributes are left out. */
 export type AttrInput = Record<string, string | undefined>;
 
-/** An XML element with a resolved namespace. */
+/**
+ * An XML element with a resolved namespace.
+ *
+ * @example Usage
+ * ```ts
+ * import { Element } from "./element.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const body = new Element("body", undefined, {}, ["hi"]);
+ * const message = new Element("message", "jabber:client", { to: "a@b" }, [body]);
+ * assert.equal(body.ns, "jabber:client"); // adopted from its parent
+ * assert.equal(message.getChildText("body"), "hi");
+ * ```
+ */
 export class Element {
   /** Local name. */
   name: string;
