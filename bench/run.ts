@@ -12,6 +12,7 @@
  * deno task bench --compare --moderate # references too, moderate sizes (a quick look)
  * deno task bench --reps 5 --no-micro  # more runs, skip the micro benchmarks
  * deno task bench --scenario S2 --profile  # this server under --cpu-prof: top self-time functions
+ * deno task bench --full --scenario S3 --steps 10000,25000,50000  # needs `ulimit -n` above 50k
  * ```
  *
  * Every scenario line is printed as JSON (with `server` and `rep`) as it
@@ -510,13 +511,20 @@ async function main(): Promise<void> {
       reps: { type: "string" },
       "no-micro": { type: "boolean", default: false },
       profile: { type: "boolean", default: false },
+      steps: { type: "string" },
       output: { type: "string" },
     },
     strict: true,
   });
   const compare = values.compare;
   const full = (compare || values.full) && !values.moderate;
-  const sizes = full ? FULL : MODERATE;
+  const sizes = structuredClone(full ? FULL : MODERATE);
+  if (values.steps !== undefined) {
+    sizes.s3.steps = values.steps.split(",").map(Number);
+    if (sizes.s3.steps.some((n) => !(n > 0))) {
+      throw new RangeError(`Cannot run S3: '--steps' is '${values.steps}'`);
+    }
+  }
   const wanted = (values.scenario ?? []).flatMap((s) => s.toUpperCase().split(","));
   for (const s of wanted) {
     if (!(SCENARIOS as readonly string[]).includes(s)) {
@@ -607,10 +615,10 @@ async function main(): Promise<void> {
     "",
     "- Every server runs as its own process on 127.0.0.1 with equivalent settings (plain c2s, no",
     "  TLS requirement, SCRAM-SHA-1 stored keys with 4096 iterations, per-connection bandwidth",
-    `  ${LIMITED.rateKiB} KiB/s with a ${LIMITED.burstKiB} KiB burst (S2: ${THROUGHPUT.rateKiB} KiB/s, so`,
-    "  that no sender is paced), 256 KiB stanza limit, warn-level logs, no offline storage),",
-    "  a fresh process per run; runs alternate between servers. The load generator is one Deno",
-    "  process on the same 2 cores, so the server never has the whole machine.",
+    `  ${LIMITED.rateKiB} KiB/s with a ${LIMITED.burstKiB} KiB burst (in S2 ${THROUGHPUT.rateKiB} KiB/s, ` +
+    "so that no sender is paced), 256 KiB stanza limit, warn-level logs, no offline storage),",
+    "  a fresh process per run; runs alternate between servers. The load generator is a fresh",
+    "  Deno process per run on the same 2 cores, so the server never has the whole machine.",
     "- Server CPU is utime+stime from /proc/<pid>/stat of the server's process tree; memory is",
     "  VmRSS. CPU per message or per login is the most stable figure on a shared machine.",
     `- S1: ${sizes.s1.clients} clients, ${sizes.s1.inFlight} logins in flight, SCRAM-SHA-1; the`,

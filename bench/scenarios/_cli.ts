@@ -117,6 +117,8 @@ export async function scenarioMain(
     printLine({ scenario, error: String(error), usage: COMMON_USAGE });
     Deno.exitCode = 1;
   }
+  // Sockets a server never closes (a flood it ignores) must not keep the process alive.
+  Deno.exit();
 }
 
 async function loadKeyCache(path: string, cache: ScramKeyCache): Promise<void> {

@@ -40,7 +40,12 @@ interface FloodStats {
   /** Closed by the server after it answered. */
   closedLater: number;
   timeToClose: LatencyRecorder;
+  /** Connected and not yet closed by the server. */
   open: Set<{ destroy(): void }>;
+  /** Every socket not yet closed, connected or not. */
+  all: Set<{ destroy(): void }>;
+  /** Set at the end: sockets that connect later are dropped at once. */
+  stopped: boolean;
 }
 
 function startFlood(target: BenchTarget, rate: number, seconds: number): {
@@ -55,6 +60,8 @@ function startFlood(target: BenchTarget, rate: number, seconds: number): {
     closedLater: 0,
     timeToClose: new LatencyRecorder(),
     open: new Set(),
+    all: new Set(),
+    stopped: false,
   };
   const header = streamHeader(target.domain);
   const localAddress = sourceAddress("flood", 0);
@@ -69,7 +76,9 @@ function startFlood(target: BenchTarget, rate: number, seconds: number): {
         let gotData = false;
         let connected = false;
         const socket = netConnect({ host: target.host, port: target.port, localAddress });
+        stats.all.add(socket);
         socket.on("connect", () => {
+          if (stats.stopped) return socket.destroy();
           connected = true;
           stats.open.add(socket);
           socket.write(header);
@@ -79,6 +88,7 @@ function startFlood(target: BenchTarget, rate: number, seconds: number): {
         });
         socket.on("error", () => {});
         socket.on("close", () => {
+          stats.all.delete(socket);
           if (!connected) {
             stats.connectErrors++;
             return;
@@ -135,8 +145,9 @@ export async function runS5(
   clearInterval(sampler);
   const fdsEnd = probe.openFds();
   const stillOpen = stats.open.size;
-  for (const socket of stats.open) socket.destroy();
+  stats.stopped = true;
   stats.open.clear();
+  for (const socket of stats.all) socket.destroy();
   await closeAll(during.connections);
   const base = baseline.latency.summary();
   const flood = during.latency.summary();
