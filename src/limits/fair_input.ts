@@ -7,11 +7,20 @@
  * Each connection registers a queue. When nothing is waiting anywhere, a
  * chunk that fits the quantum is processed at once, synchronously (the common
  * case costs no latency). Otherwise chunks wait in their connection's queue
- * and rounds run from an injected `schedule` (by default `setImmediate`, a
- * macrotask after I/O), so every other connection's reads are delivered and
- * queued between two rounds; in a round each waiting connection gets one
- * quantum, in turn. A chunk larger than the quantum is processed in
- * quantum-sized slices (views, not copies), in order.
+ * and rounds run from an injected `schedule` (by default `setImmediate`), so
+ * every other connection's reads are delivered and queued between two
+ * rounds; in a round each waiting connection gets one quantum, in turn. A
+ * chunk larger than the quantum is processed in quantum-sized slices (views,
+ * not copies), in order.
+ *
+ * Deno's runtime does not poll sockets between two `setImmediate` callbacks:
+ * its event loop runs on a single-threaded tokio scheduler that checks for
+ * I/O only when it idles or every 61 scheduler ticks, and each immediate is
+ * one tick. Rounds that chain immediates therefore starve every socket
+ * (measured: reads held back 400-600 ms behind a flood's backlog of 10 ms
+ * rounds). So once rounds have run for `ioPollEveryMs` without any read
+ * arriving, the next round waits behind up to `ioPollHops` empty immediates
+ * (a few microseconds each), and starts as soon as a read arrives.
  *
  * Memory stays bounded: a queue holding more than `quantumBytes ×
  * maxQueuedQuanta` bytes pauses its transport, and resumes it once its
@@ -21,6 +30,7 @@
  */
 
 import { setImmediate } from "node:timers";
+import { type Clock, systemTimers } from "../core/clock.ts";
 import type { Transport } from "../transport/transport.ts";
 
 /** Options for {@linkcode FairInput}. */
@@ -45,6 +55,37 @@ export interface FairInputOptions {
    * @default {setImmediate}
    */
   schedule?: (task: () => void) => void;
+  /**
+   * Rounds running back to back for this many milliseconds without a read
+   * arriving are followed by an I/O poll (see `ioPollHops`); a finite
+   * number ≥ 0.
+   *
+   * @default {1}
+   */
+  ioPollEveryMs?: number;
+  /**
+   * How many empty `schedule` hops an I/O poll may take before the next round
+   * runs anyway (it runs at once when a read arrives); 0 disables the polls.
+   * Deno polls sockets at least every 61 hops.
+   *
+   * @default {64, or 0 with a custom `schedule`}
+   */
+  ioPollHops?: number;
+  /**
+   * A round that has run this many milliseconds stops after the current
+   * quantum; the queues it did not serve go first in the next round, after
+   * the queues whose backlog is new. A number > 0 (`Infinity`: rounds are
+   * never cut).
+   *
+   * @default {2, or Infinity with a custom `schedule`}
+   */
+  roundBudgetMs?: number;
+  /**
+   * The clock that times `ioPollEveryMs` and `roundBudgetMs`.
+   *
+   * @default {systemTimers}
+   */
+  clock?: Clock;
   /**
    * Receives an error thrown by a queue's `process` (that queue is then
    * closed). Without it (or if it throws) the error is rethrown: from
@@ -79,6 +120,10 @@ export interface FairInputQueue extends Disposable {
 
 const DEFAULT_QUANTUM_BYTES = 16 * 1024;
 const DEFAULT_MAX_QUEUED_QUANTA = 4;
+const DEFAULT_IO_POLL_EVERY_MS = 1;
+// Deno's tokio scheduler polls the I/O driver at least every 61 ticks.
+const DEFAULT_IO_POLL_HOPS = 64;
+const DEFAULT_ROUND_BUDGET_MS = 2;
 
 function scheduleImmediate(task: () => void): void {
   setImmediate(task);
@@ -91,9 +136,23 @@ class Scheduler {
   readonly schedule: (task: () => void) => void;
   readonly onError: ((error: unknown) => void) | undefined;
   readonly runRound: () => void;
-  /** Queues with a backlog, in the order the next round serves them. */
-  active: Queue[] = [];
-  spare: Queue[] = [];
+  readonly runPoll: () => void;
+  readonly clock: Clock;
+  readonly pollEveryMs: number;
+  readonly pollHops: number;
+  /** Whether a chunk arrived since the rounds' clock last started. */
+  ioSeen = false;
+  /** When rounds last saw a read arrive or finished an I/O poll. */
+  ioAt: number;
+  /** Empty hops taken by the current I/O poll. */
+  hops = 0;
+  /** Queues that had no backlog before their latest chunk: served first, in arrival order. */
+  fresh: Queue[] = [];
+  spareFresh: Queue[] = [];
+  /** Queues still holding a backlog after a quantum, from `ringHead` on, in serving order. */
+  ring: Queue[] = [];
+  ringHead = 0;
+  readonly roundBudgetMs: number;
   /** Whether `process` is running (a round, or the synchronous path). */
   running = false;
   scheduled = false;
@@ -106,45 +165,129 @@ class Scheduler {
     highWater: number,
     schedule: (task: () => void) => void,
     onError: ((error: unknown) => void) | undefined,
+    clock: Clock,
+    pollEveryMs: number,
+    pollHops: number,
+    roundBudgetMs: number,
   ) {
+    this.roundBudgetMs = roundBudgetMs;
     this.quantum = quantum;
     this.highWater = highWater;
     this.schedule = schedule;
     this.onError = onError;
+    this.clock = clock;
+    this.pollEveryMs = pollEveryMs;
+    this.pollHops = pollHops;
+    this.ioAt = pollHops > 0 ? clock.now() : 0;
     this.runRound = () => this.round();
+    this.runPoll = () => this.poll();
   }
 
   ensureScheduled(): void {
-    if (!this.scheduled && !this.running && this.active.length > 0) {
+    if (!this.scheduled && !this.running && this.waiting() > 0) {
       this.scheduled = true;
+      if (this.pollHops > 0) {
+        const now = this.clock.now();
+        if (this.ioSeen) {
+          this.ioSeen = false;
+          this.ioAt = now;
+        } else if (now - this.ioAt >= this.pollEveryMs) {
+          this.hops = 0;
+          this.schedule(this.runPoll);
+          return;
+        }
+      }
       this.schedule(this.runRound);
     }
   }
 
+  /** One empty hop of an I/O poll: the round runs once a read arrived or the hops are spent. */
+  poll(): void {
+    if (this.ioSeen || ++this.hops >= this.pollHops) {
+      this.ioSeen = false;
+      this.ioAt = this.clock.now();
+      this.round();
+    } else {
+      this.schedule(this.runPoll);
+    }
+  }
+
+  /** Queues with a backlog. */
+  waiting(): number {
+    return this.fresh.length + this.ring.length - this.ringHead;
+  }
+
+  /**
+   * One round: every fresh queue, then every queue left from earlier rounds,
+   * one quantum each; a round past `roundBudgetMs` stops after the current
+   * quantum and the queues not yet served go first in the next one.
+   */
   round(): void {
     this.scheduled = false;
-    const batch = this.active;
-    this.active = this.spare;
     this.running = true;
+    const budget = this.roundBudgetMs;
+    const deadline = budget === Infinity ? Infinity : this.clock.now() + budget;
+    let over = false;
+    // Queues that join the ring during this round wait for the next one.
+    let left = this.ring.length - this.ringHead;
     try {
-      for (let i = 0; i < batch.length; i++) {
-        const queue = batch[i] as Queue;
-        if (queue.closed) continue;
-        try {
-          queue.serve(this.quantum);
-        } catch (error) {
-          this.fail(queue, error); // the transport's resume() threw
-        }
-        if (queue.queuedBytes > 0 && !queue.closed) this.active.push(queue);
-        else queue.inRing = false;
+      // Fresh queues: those that arrive during the round wait for the next one.
+      const fresh = this.fresh;
+      this.fresh = this.spareFresh;
+      let i = 0;
+      while (i < fresh.length && !over) {
+        this.#serve(fresh[i++] as Queue);
+        over = deadline !== Infinity && this.clock.now() >= deadline;
+      }
+      if (i < fresh.length) {
+        // Cut short: the rest stay ahead of the queues that came meanwhile.
+        const later = this.fresh;
+        this.fresh = fresh.slice(i);
+        for (let k = 0; k < later.length; k++) this.fresh.push(later[k] as Queue);
+        later.length = 0;
+        this.spareFresh = later;
+      } else {
+        fresh.length = 0;
+        this.spareFresh = fresh;
+      }
+      // Queues with an older backlog: each one quantum, those served go to the back.
+      if (over) left = 0;
+      while (left-- > 0) {
+        const queue = this.ring[this.ringHead++] as Queue;
+        this.#serve(queue);
+        if (deadline !== Infinity && this.clock.now() >= deadline) break;
+      }
+      if (this.ringHead === this.ring.length) {
+        this.ring.length = 0;
+        this.ringHead = 0;
+      } else if (this.ringHead >= 64 && this.ringHead * 2 >= this.ring.length) {
+        this.ring.splice(0, this.ringHead);
+        this.ringHead = 0;
       }
     } finally {
-      batch.length = 0;
-      this.spare = batch;
       this.running = false;
     }
     this.ensureScheduled();
     this.rethrow();
+  }
+
+  /** Serves one queue one quantum; one still holding a backlog joins the ring's back. */
+  #serve(queue: Queue): void {
+    if (queue.closed) {
+      queue.inRing = false;
+      return;
+    }
+    try {
+      queue.serve(this.quantum);
+    } catch (error) {
+      this.fail(queue, error); // the transport's resume() threw
+    }
+    if (queue.queuedBytes > 0 && !queue.closed) {
+      queue.inRing = true;
+      this.ring.push(queue);
+    } else {
+      queue.inRing = false;
+    }
   }
 
   fail(queue: Queue, error: unknown): void {
@@ -212,7 +355,8 @@ class Queue implements FairInputQueue {
     const size = chunk.byteLength;
     if (this.#closed || size === 0) return;
     const scheduler = this.#scheduler;
-    if (scheduler.running || scheduler.active.length > 0) return this.#enqueue(chunk);
+    scheduler.ioSeen = true;
+    if (scheduler.running || scheduler.waiting() > 0) return this.#enqueue(chunk);
     // Idle: nothing waits anywhere, so this connection's first quantum runs now.
     const quantum = scheduler.quantum;
     scheduler.running = true;
@@ -236,8 +380,10 @@ class Queue implements FairInputQueue {
     this.#chunks = [];
     this.#head = 0;
     if (this.inRing && !scheduler.running) {
-      const index = scheduler.active.indexOf(this);
-      if (index >= 0) scheduler.active.splice(index, 1);
+      const index = scheduler.fresh.indexOf(this);
+      if (index >= 0) scheduler.fresh.splice(index, 1);
+      const at = scheduler.ring.indexOf(this, scheduler.ringHead);
+      if (at >= 0) scheduler.ring.splice(at, 1);
       this.inRing = false;
     }
   }
@@ -291,7 +437,7 @@ class Queue implements FairInputQueue {
     scheduler.queuedBytes += chunk.byteLength;
     if (!this.inRing) {
       this.inRing = true;
-      scheduler.active.push(this);
+      scheduler.fresh.push(this);
       scheduler.ensureScheduled();
     }
     if (!this.#paused && this.#queuedBytes > scheduler.highWater && this.#target !== undefined) {
@@ -338,8 +484,9 @@ export class FairInput {
    * Creates a scheduler with no connections.
    *
    * @param options Quantum, backlog cap, the yield between rounds and the error sink.
-   * @throws {RangeError} If `quantumBytes` is not a positive integer or
-   * `maxQueuedQuanta` is not an integer ≥ 1.
+   * @throws {RangeError} If `quantumBytes` is not a positive integer,
+   * `maxQueuedQuanta` is not an integer ≥ 1, `ioPollEveryMs` is negative or not
+   * finite, `ioPollHops` is not an integer ≥ 0, or `roundBudgetMs` is not > 0.
    * @throws {TypeError} If `schedule` or `onError` is given but not a function.
    */
   constructor(options: FairInputOptions = {}) {
@@ -362,7 +509,36 @@ export class FairInput {
     if (options.onError !== undefined && typeof options.onError !== "function") {
       throw new TypeError("Cannot create fair input: 'onError' must be a function");
     }
-    this.#scheduler = new Scheduler(quantum, quantum * quanta, schedule, options.onError);
+    const pollEveryMs = options.ioPollEveryMs ?? DEFAULT_IO_POLL_EVERY_MS;
+    if (!(pollEveryMs >= 0) || pollEveryMs === Infinity) {
+      throw new RangeError(
+        `Cannot create fair input: 'ioPollEveryMs' must be a finite number >= 0, got ${pollEveryMs}`,
+      );
+    }
+    const pollHops = options.ioPollHops ??
+      (options.schedule === undefined ? DEFAULT_IO_POLL_HOPS : 0);
+    if (!Number.isSafeInteger(pollHops) || pollHops < 0) {
+      throw new RangeError(
+        `Cannot create fair input: 'ioPollHops' must be an integer >= 0, got ${pollHops}`,
+      );
+    }
+    const roundBudgetMs = options.roundBudgetMs ??
+      (options.schedule === undefined ? DEFAULT_ROUND_BUDGET_MS : Infinity);
+    if (!(roundBudgetMs > 0)) {
+      throw new RangeError(
+        `Cannot create fair input: 'roundBudgetMs' must be a number > 0, got ${roundBudgetMs}`,
+      );
+    }
+    this.#scheduler = new Scheduler(
+      quantum,
+      quantum * quanta,
+      schedule,
+      options.onError,
+      options.clock ?? systemTimers,
+      pollEveryMs,
+      pollHops,
+      roundBudgetMs,
+    );
   }
 
   /**
@@ -389,7 +565,7 @@ export class FairInput {
    * @returns How many queues the next round serves.
    */
   get waitingQueues(): number {
-    return this.#scheduler.active.length;
+    return this.#scheduler.waiting();
   }
 
   /**

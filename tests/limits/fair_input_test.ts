@@ -1,5 +1,7 @@
 import assert from "node:assert/strict";
+import { connect, createServer, type Socket } from "node:net";
 import { FairInput, type FairInputOptions } from "../../src/limits/fair_input.ts";
+import { ManualClock } from "../../src/testing/manual_clock.ts";
 
 const KIB = 1024;
 
@@ -404,4 +406,120 @@ Deno.test("FairInput keeps every other queue scheduled when onError or resume() 
   schedule.runAll();
   assert.equal(good.received, 12);
   assert.equal(fair.queuedBytes, 0);
+});
+
+Deno.test("FairInput() rejects a bad I/O poll interval, hop count or round budget", () => {
+  for (const ioPollEveryMs of [-1, Infinity, NaN]) {
+    assert.throws(() => new FairInput({ ioPollEveryMs }), RangeError);
+  }
+  for (const ioPollHops of [-1, 1.5, NaN]) {
+    assert.throws(
+      () => new FairInput({ ioPollHops }),
+      (error: Error) =>
+        error instanceof RangeError &&
+        error.message ===
+          `Cannot create fair input: 'ioPollHops' must be an integer >= 0, got ${ioPollHops}`,
+    );
+  }
+  for (const roundBudgetMs of [0, -2, NaN]) {
+    assert.throws(() => new FairInput({ roundBudgetMs }), RangeError);
+  }
+});
+
+Deno.test("FairInput polls for I/O before a round once rounds ran ioPollEveryMs without a read", () => {
+  const clock = new ManualClock();
+  const schedule = new ManualSchedule();
+  const fair = fairInput(schedule, { clock, ioPollEveryMs: 1, ioPollHops: 4, quantumBytes: 4 });
+  const log: string[] = [];
+  const decoder = new TextDecoder();
+  const flood = fair.register((chunk) => {
+    log.push(decoder.decode(chunk));
+    clock.advance(1); // each quantum costs 1 ms
+  });
+  const chat = fair.register((chunk) => log.push(decoder.decode(chunk)));
+  flood.push(new TextEncoder().encode("aaaabbbbccccdddd")); // "aaaa" at once, 1 ms
+  assert.deepEqual(log, ["aaaa"]);
+  // The push was a read, so the first round is not preceded by a poll.
+  schedule.runOne();
+  assert.deepEqual(log, ["aaaa", "bbbb"]);
+  // 1 ms of rounds without a read: empty hops first, the round after the 4th.
+  for (let hop = 1; hop < 4; hop++) {
+    schedule.runOne();
+    assert.deepEqual(log, ["aaaa", "bbbb"], `hop ${hop} runs no round`);
+  }
+  schedule.runOne();
+  assert.deepEqual(log, ["aaaa", "bbbb", "cccc"]);
+  // A read arriving during the poll ends it: the next hop runs the round, fresh queue first.
+  schedule.runOne();
+  chat.push(new TextEncoder().encode("<b/>"));
+  assert.equal(schedule.tasks.length, 1);
+  schedule.runOne();
+  assert.deepEqual(log, ["aaaa", "bbbb", "cccc", "<b/>", "dddd"]);
+  assert.equal(schedule.tasks.length, 0);
+});
+
+Deno.test("FairInput cuts a round at roundBudgetMs and serves new backlogs before old ones", () => {
+  const clock = new ManualClock();
+  const schedule = new ManualSchedule();
+  const fair = fairInput(schedule, { clock, roundBudgetMs: 2, quantumBytes: 2 });
+  const log: string[] = [];
+  const decoder = new TextDecoder();
+  const encoder = new TextEncoder();
+  const floods = ["a", "b", "c", "d"].map((name) =>
+    fair.register((chunk) => {
+      log.push(name + decoder.decode(chunk).length);
+      clock.advance(1);
+    })
+  );
+  const chat = fair.register((chunk) => log.push(`chat:${decoder.decode(chunk)}`));
+  floods[0]!.push(encoder.encode("xx")); // idle: processed at once
+  for (const queue of floods) queue.push(encoder.encode("xxxxxx"));
+  log.length = 0;
+  schedule.runOne(); // 2 ms budget: two quanta
+  assert.deepEqual(log, ["a2", "b2"]);
+  chat.push(encoder.encode("hi"));
+  schedule.runOne(); // the rest of the first backlogs, then the fresh chat, then the ring
+  assert.deepEqual(log, ["a2", "b2", "c2", "d2"]);
+  schedule.runOne();
+  assert.deepEqual(log.slice(4), ["chat:hi", "a2", "b2"]);
+  schedule.runAll();
+  // a's second chunk started at once (idle), so 2 + 3 + 3 + 3 quanta were queued.
+  assert.equal(log.filter((entry) => entry !== "chat:hi").length, 11);
+  assert.equal(fair.queuedBytes, 0);
+});
+
+Deno.test("FairInput lets socket reads in while a backlog takes many rounds (real sockets)", async () => {
+  // Deno polls sockets only every 61 setImmediate hops while JS stays busy;
+  // without the I/O polls a read waited for the whole backlog below.
+  const fair = new FairInput({ quantumBytes: 1024 });
+  let served = 0;
+  const backlog = fair.register(() => {
+    served++;
+    const until = performance.now() + 2; // parse work: 2 ms per quantum
+    while (performance.now() < until) { /* busy */ }
+  });
+  const accepted = Promise.withResolvers<Socket>();
+  const server = createServer({ pauseOnConnect: true }, accepted.resolve);
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as { port: number };
+  const client = connect(port, "127.0.0.1");
+  const connected = new Promise((resolve) => client.once("connect", resolve));
+  const socket = await accepted.promise;
+  const read = Promise.withResolvers<number>();
+  const chat = fair.register(() => read.resolve(served));
+  socket.on("data", (chunk: Uint8Array) => chat.push(chunk));
+  socket.resume();
+  await connected;
+  try {
+    backlog.push(new Uint8Array(150 * 1024)); // 150 rounds, about 300 ms
+    client.write("<message/>");
+    const servedBefore = await read.promise;
+    assert.ok(servedBefore < 40, `the read waited for ${servedBefore} quanta of 150`);
+  } finally {
+    backlog.close();
+    chat.close();
+    client.destroy();
+    socket.destroy();
+    await new Promise((resolve) => server.close(resolve));
+  }
 });
