@@ -13,75 +13,27 @@
  * @module
  */
 
-import v8 from "node:v8";
-import vm from "node:vm";
+import { createBench } from "./_measure.ts";
 import type { ConnectionLimits } from "../src/limits/connection_guard.ts";
 import { ConnectionGuard } from "../src/limits/connection_guard.ts";
 import { AuthGuard } from "../src/limits/auth_guard.ts";
 import { BanList } from "../src/limits/ban_list.ts";
 import type { WindowLimit } from "../src/config/schema.ts";
 
-const ROUND_MS = Number(Deno.args[0] ?? 200);
-const ROUNDS = 5;
 const ENTRIES = 100_000;
-const encoder = new TextEncoder();
 
-v8.setFlagsFromString("--expose-gc");
-const collect = vm.runInNewContext("gc") as () => void;
-
-function print(line: Record<string, unknown>): void {
-  Deno.stdout.writeSync(encoder.encode(JSON.stringify(line) + "\n"));
-}
-
-/** A stand-in for results, so the optimiser cannot drop the measured work. */
-let sink = 0;
-
-/** Times `op(i)` in rounds of about {@linkcode ROUND_MS} and prints the median rate. */
-function measure(bench: string, op: (i: number) => unknown, notes: Record<string, unknown> = {}) {
-  let i = 0;
-  const warmEnd = performance.now() + ROUND_MS;
-  while (performance.now() < warmEnd) {
-    for (let k = 0; k < 1000; k++) if (op(i++)) sink++;
-  }
-  const rates: number[] = [];
-  for (let round = 0; round < ROUNDS; round++) {
-    const start = performance.now();
-    let done = 0;
-    let now = start;
-    while (now - start < ROUND_MS) {
-      for (let k = 0; k < 1000; k++) if (op(i++)) sink++;
-      done += 1000;
-      now = performance.now();
-    }
-    rates.push((done / (now - start)) * 1000);
-  }
-  rates.sort((a, b) => a - b);
-  const opsPerSec = Math.round(rates[Math.floor(ROUNDS / 2)] as number);
+const bench = createBench({
+  roundMs: Number(Deno.args[0] ?? 200),
   // A 500/s flood costs this share of one core.
-  const cpuAt500PerSec = `${((500 / opsPerSec) * 100).toPrecision(2)} %`;
-  print({
-    bench,
-    opsPerSec,
-    nsPerOp: Math.round((1e9 / opsPerSec) * 10) / 10,
-    cpuAt500PerSec,
-    ...notes,
-  });
-}
-
-function memoryUsed(): number {
-  collect();
-  collect();
-  const usage = Deno.memoryUsage();
-  return usage.heapUsed + usage.external;
-}
+  extraNotes: (opsPerSec) => ({
+    cpuAt500PerSec: `${((500 / opsPerSec) * 100).toPrecision(2)} %`,
+  }),
+});
+const { measure, print } = bench;
 
 /** Memory growth per address while `build()` holds its result. */
 function bytesPerAddress(build: () => unknown, entries = ENTRIES): number {
-  const before = memoryUsed();
-  const held = build();
-  const after = memoryUsed();
-  if (held === undefined) sink++;
-  return Math.round(((after - before) / entries) * 10) / 10;
+  return bench.bytesPerEntry(build, entries);
 }
 
 function ipv6Address(n: number): string {
@@ -246,4 +198,4 @@ print({
   entries: ENTRIES,
 });
 
-if (sink === -1) print({ sink });
+if (bench.sink === -1) print({ sink: bench.sink });

@@ -17,47 +17,13 @@
  * @module
  */
 
+import { createBench } from "./_measure.ts";
 import { systemTimers } from "../src/core/clock.ts";
 import { FairInput } from "../src/limits/fair_input.ts";
 import { Karma, KarmaBucket } from "../src/limits/karma.ts";
 
-const ROUND_MS = Number(Deno.args[0] ?? 200);
-const ROUNDS = 5;
-const encoder = new TextEncoder();
-
-function print(line: Record<string, unknown>): void {
-  Deno.stdout.writeSync(encoder.encode(JSON.stringify(line) + "\n"));
-}
-
-/** A stand-in for results, so the optimiser cannot drop the measured work. */
-let sink = 0;
-
-/** Times `op(i)` in rounds of about {@linkcode ROUND_MS}; prints the median ns per op. */
-function measure(bench: string, op: (i: number) => number, notes: Record<string, unknown> = {}) {
-  let i = 0;
-  const warmEnd = performance.now() + ROUND_MS;
-  while (performance.now() < warmEnd) {
-    for (let k = 0; k < 1000; k++) sink += op(i++);
-  }
-  const rates: number[] = [];
-  for (let round = 0; round < ROUNDS; round++) {
-    const start = performance.now();
-    let done = 0;
-    let now = start;
-    while (now - start < ROUND_MS) {
-      for (let k = 0; k < 1000; k++) sink += op(i++);
-      done += 1000;
-      now = performance.now();
-    }
-    rates.push(((now - start) * 1e6) / done);
-  }
-  rates.sort((a, b) => a - b);
-  print({
-    bench,
-    nsPerOp: Math.round((rates[Math.floor(ROUNDS / 2)] as number) * 10) / 10,
-    ...notes,
-  });
-}
+const bench = createBench({ roundMs: Number(Deno.args[0] ?? 200), report: "time" });
+const { measure, print } = bench;
 
 measure("performance.now (baseline: one clock reading)", () => performance.now());
 
@@ -133,4 +99,4 @@ measure("fair_input round-robin, 64 KiB reads sliced into 16 KiB quanta (per rea
   return 0;
 }, { chunk: big.length });
 
-if (sink === -1 || events === -1 || processed === -1) print({ sink });
+if (bench.sink === -1 || events === -1 || processed === -1) print({ sink: bench.sink });

@@ -11,8 +11,7 @@
  * @module
  */
 
-import v8 from "node:v8";
-import vm from "node:vm";
+import { createBench } from "./_measure.ts";
 import { systemTimers } from "../src/core/clock.ts";
 import { BoundedMap } from "../src/limits/bounded_map.ts";
 import { DistinctWindow } from "../src/limits/distinct_window.ts";
@@ -20,64 +19,15 @@ import { CidrSet, ipKey } from "../src/limits/ip.ts";
 import { TokenBucket, TokenBucketTable } from "../src/limits/token_bucket.ts";
 import { WindowCounter, WindowCounterTable } from "../src/limits/window_counter.ts";
 
-const ROUND_MS = Number(Deno.args[0] ?? 200);
-const ROUNDS = 5;
 const ENTRIES = 100_000;
 const CAPACITY = 10_000;
-const encoder = new TextEncoder();
 
-v8.setFlagsFromString("--expose-gc");
-const collect = vm.runInNewContext("gc") as () => void;
-
-function print(line: Record<string, unknown>): void {
-  Deno.stdout.writeSync(encoder.encode(JSON.stringify(line) + "\n"));
-}
-
-/** A stand-in for results, so the optimiser cannot drop the measured work. */
-let sink = 0;
-
-/**
- * Times `op(i)` for increasing `i` in rounds of about {@linkcode ROUND_MS} and
- * prints the median rate.
- */
-function measure(bench: string, op: (i: number) => unknown, notes: Record<string, unknown> = {}) {
-  let i = 0;
-  const warmEnd = performance.now() + ROUND_MS;
-  while (performance.now() < warmEnd) {
-    for (let k = 0; k < 1000; k++) if (op(i++)) sink++;
-  }
-  const rates: number[] = [];
-  for (let round = 0; round < ROUNDS; round++) {
-    const start = performance.now();
-    let done = 0;
-    let now = start;
-    while (now - start < ROUND_MS) {
-      for (let k = 0; k < 1000; k++) if (op(i++)) sink++;
-      done += 1000;
-      now = performance.now();
-    }
-    rates.push((done / (now - start)) * 1000);
-  }
-  rates.sort((a, b) => a - b);
-  const opsPerSec = Math.round(rates[Math.floor(ROUNDS / 2)] as number);
-  print({ bench, opsPerSec, nsPerOp: Math.round((1e9 / opsPerSec) * 10) / 10, ...notes });
-}
-
-/** JS heap plus off-heap memory (typed-array backing stores live outside the heap). */
-function memoryUsed(): number {
-  collect();
-  collect();
-  const usage = Deno.memoryUsage();
-  return usage.heapUsed + usage.external;
-}
+const bench = createBench({ roundMs: Number(Deno.args[0] ?? 200) });
+const { measure, print } = bench;
 
 /** Memory growth per entry while `build()` holds its result of `entries` entries. */
 function bytesPerEntry(build: () => unknown, entries = ENTRIES): number {
-  const before = memoryUsed();
-  const held = build();
-  const after = memoryUsed();
-  if (held === undefined) sink++;
-  return Math.round(((after - before) / entries) * 10) / 10;
+  return bench.bytesPerEntry(build, entries);
 }
 
 /** The n-th distinct IPv6 /64 address, as a client would connect from. */
@@ -282,4 +232,4 @@ for (const recipientCount of [0, 1, 10, 100]) {
   });
 }
 
-if (sink === -1) print({ sink });
+if (bench.sink === -1) print({ sink: bench.sink });
