@@ -12,7 +12,8 @@
  */
 
 import { type Clock, systemTimers } from "../core/clock.ts";
-import { BoundedMap, type EvictionReason } from "./bounded_map.ts";
+import type { EvictionReason } from "./bounded_map.ts";
+import { SlotTable } from "./_slot_table.ts";
 
 /** Options for {@linkcode TokenBucket}. */
 export interface TokenBucketOptions {
@@ -240,11 +241,7 @@ export class TokenBucketTable<K> {
   readonly #rate: number;
   readonly #full: number;
   readonly #clock: Clock;
-  readonly #onEvict: ((key: K, reason: EvictionReason) => void) | undefined;
-  readonly #slots: BoundedMap<K, number>;
-  #state = new Float64Array(0);
-  #free: number[] = [];
-  #used = 0;
+  readonly #slots: SlotTable<K>;
 
   /**
    * Creates an empty table.
@@ -261,14 +258,7 @@ export class TokenBucketTable<K> {
     this.#rate = limit.refillPerSecond;
     this.#full = limit.capacity * 1000;
     this.#clock = options.clock ?? systemTimers;
-    this.#onEvict = options.onEvict;
-    this.#slots = new BoundedMap<K, number>(maxKeys, {
-      onEvict: (key, slot, reason) => {
-        // A capacity eviction hands its slot straight to the new key.
-        if (reason === "delete") this.#free.push(slot);
-        this.#onEvict?.(key, reason);
-      },
-    });
+    this.#slots = new SlotTable<K>(STRIDE, maxKeys, options.onEvict);
   }
 
   /**
@@ -300,8 +290,8 @@ export class TokenBucketTable<K> {
     if (slot === undefined) return this.#capacity;
     const at = slot * STRIDE;
     const milli = refilled(
-      this.#state[at] as number,
-      this.#state[at + 1] as number,
+      this.#slots.state[at] as number,
+      this.#slots.state[at + 1] as number,
       this.#clock.now(),
       this.#rate,
       this.#full,
@@ -341,12 +331,13 @@ export class TokenBucketTable<K> {
       if (wait === 0 && costMilli > 0) this.#insert(key, this.#full - costMilli, now);
       return wait;
     }
+    const state = this.#slots.state;
     const at = slot * STRIDE;
-    const last = this.#state[at + 1] as number;
-    const milli = refilled(this.#state[at] as number, last, now, this.#rate, this.#full);
-    if (now > last) this.#state[at + 1] = now;
+    const last = state[at + 1] as number;
+    const milli = refilled(state[at] as number, last, now, this.#rate, this.#full);
+    if (now > last) state[at + 1] = now;
     const wait = waitMs(milli, costMilli, this.#rate, this.#full);
-    this.#state[at] = wait === 0 ? milli - costMilli : milli;
+    state[at] = wait === 0 ? milli - costMilli : milli;
     return wait;
   }
 
@@ -362,33 +353,12 @@ export class TokenBucketTable<K> {
 
   /** Drops every bucket and releases the storage. */
   clear(): void {
-    this.#state = new Float64Array(0);
-    this.#free = [];
-    this.#used = 0;
     this.#slots.clear();
   }
 
   #insert(key: K, milli: number, now: number): void {
-    let slot: number;
-    if (this.#slots.size >= this.#slots.capacity) {
-      // The least recently used key is about to be evicted by set(); reuse its slot.
-      slot = this.#slots.peek(this.#slots.oldestKey as K) as number;
-    } else {
-      slot = this.#free.pop() ?? this.#allocate();
-    }
-    this.#state[slot * STRIDE] = milli;
-    this.#state[slot * STRIDE + 1] = now;
-    this.#slots.set(key, slot);
-  }
-
-  #allocate(): number {
-    const slot = this.#used++;
-    if ((slot + 1) * STRIDE > this.#state.length) {
-      const slots = Math.min(this.#slots.capacity, Math.max(16, (this.#state.length / STRIDE) * 2));
-      const state = new Float64Array(slots * STRIDE);
-      state.set(this.#state);
-      this.#state = state;
-    }
-    return slot;
+    const at = this.#slots.insert(key) * STRIDE;
+    this.#slots.state[at] = milli;
+    this.#slots.state[at + 1] = now;
   }
 }

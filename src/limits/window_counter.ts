@@ -33,7 +33,8 @@
  */
 
 import { type Clock, systemTimers } from "../core/clock.ts";
-import { BoundedMap, type EvictionReason } from "./bounded_map.ts";
+import type { EvictionReason } from "./bounded_map.ts";
+import { SlotTable } from "./_slot_table.ts";
 
 /** Options for {@linkcode WindowCounter}. */
 export interface WindowCounterOptions {
@@ -288,11 +289,7 @@ export class WindowCounterTable<K> {
   readonly #max: number;
   readonly #windowMs: number;
   readonly #clock: Clock;
-  readonly #onEvict: ((key: K, reason: EvictionReason) => void) | undefined;
-  readonly #slots: BoundedMap<K, number>;
-  #state = new Float64Array(0);
-  #free: number[] = [];
-  #used = 0;
+  readonly #slots: SlotTable<K>;
   // The last rolled state, read by the public methods after #roll().
   #prev = 0;
   #curr = 0;
@@ -312,14 +309,7 @@ export class WindowCounterTable<K> {
     this.#max = limit.max;
     this.#windowMs = limit.windowMs;
     this.#clock = options.clock ?? systemTimers;
-    this.#onEvict = options.onEvict;
-    this.#slots = new BoundedMap<K, number>(maxKeys, {
-      onEvict: (key, slot, reason) => {
-        // A capacity eviction hands its slot straight to the new key.
-        if (reason === "delete") this.#free.push(slot);
-        this.#onEvict?.(key, reason);
-      },
-    });
+    this.#slots = new SlotTable<K>(STRIDE, maxKeys, options.onEvict);
   }
 
   /**
@@ -355,7 +345,7 @@ export class WindowCounterTable<K> {
     }
     this.#roll(slot, true);
     if (!fits(this.#prev, this.#curr, this.#elapsed, this.#max, this.#windowMs)) return false;
-    this.#state[slot * STRIDE + 2] = this.#curr + 1;
+    this.#slots.state[slot * STRIDE + 2] = this.#curr + 1;
     return true;
   }
 
@@ -408,9 +398,6 @@ export class WindowCounterTable<K> {
 
   /** Drops every counter and releases the storage. */
   clear(): void {
-    this.#state = new Float64Array(0);
-    this.#free = [];
-    this.#used = 0;
     this.#slots.clear();
   }
 
@@ -423,20 +410,21 @@ export class WindowCounterTable<K> {
 
   /** Loads the state of `slot` as of now into #prev/#curr/#elapsed, storing it when `store`. */
   #roll(slot: number, store: boolean): void {
+    const state = this.#slots.state;
     const at = slot * STRIDE;
     const now = this.#clock.now();
-    let current = this.#state[at] as number;
-    let prev = this.#state[at + 1] as number;
-    let curr = this.#state[at + 2] as number;
+    let current = state[at] as number;
+    let prev = state[at + 1] as number;
+    let curr = state[at + 2] as number;
     const window = Math.floor(now / this.#windowMs);
     if (window > current) {
       prev = window === current + 1 ? curr : 0;
       curr = 0;
       current = window;
       if (store) {
-        this.#state[at] = current;
-        this.#state[at + 1] = prev;
-        this.#state[at + 2] = curr;
+        state[at] = current;
+        state[at + 1] = prev;
+        state[at + 2] = curr;
       }
     }
     const elapsed = now - current * this.#windowMs;
@@ -446,28 +434,10 @@ export class WindowCounterTable<K> {
   }
 
   #insert(key: K): void {
-    let slot: number;
-    if (this.#slots.size >= this.#slots.capacity) {
-      // The least recently used key is about to be evicted by set(); reuse its slot.
-      slot = this.#slots.peek(this.#slots.oldestKey as K) as number;
-    } else {
-      slot = this.#free.pop() ?? this.#allocate();
-    }
-    const at = slot * STRIDE;
-    this.#state[at] = Math.floor(this.#clock.now() / this.#windowMs);
-    this.#state[at + 1] = 0;
-    this.#state[at + 2] = 1;
-    this.#slots.set(key, slot);
-  }
-
-  #allocate(): number {
-    const slot = this.#used++;
-    if ((slot + 1) * STRIDE > this.#state.length) {
-      const slots = Math.min(this.#slots.capacity, Math.max(16, (this.#state.length / STRIDE) * 2));
-      const state = new Float64Array(slots * STRIDE);
-      state.set(this.#state);
-      this.#state = state;
-    }
-    return slot;
+    const at = this.#slots.insert(key) * STRIDE;
+    const state = this.#slots.state;
+    state[at] = Math.floor(this.#clock.now() / this.#windowMs);
+    state[at + 1] = 0;
+    state[at + 2] = 1;
   }
 }
