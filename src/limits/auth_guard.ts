@@ -12,7 +12,7 @@ import { type Clock, systemTimers } from "../core/clock.ts";
 import { AuthBackoff } from "./backoff.ts";
 import { BoundedMap } from "./bounded_map.ts";
 import { ipKey, type IpKeyOptions } from "./ip.ts";
-import { WindowCounterTable } from "./window_counter.ts";
+import { TablesByLimit } from "./_tables_by_limit.ts";
 
 /** Options for {@linkcode AuthGuard}. */
 export interface AuthGuardOptions {
@@ -101,12 +101,6 @@ export interface AuthGuardSnapshot {
   failureTables: { max: number; windowMs: number; size: number; maxKeys: number }[];
 }
 
-interface FailureTable {
-  readonly table: WindowCounterTable<string>;
-  readonly max: number;
-  readonly windowMs: number;
-}
-
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 
 const NO_HITS: readonly AuthLimitHit[] = Object.freeze([]);
@@ -180,14 +174,11 @@ const ALLOWED_NOW: AuthAllowed = Object.freeze({ allowed: true, delayMs: 0, repo
  */
 export class AuthGuard {
   readonly #keyOptions: IpKeyOptions;
-  readonly #maxTracked: number;
   readonly #clock: Clock;
   readonly #backoff: AuthBackoff;
   readonly #onLimit: ((hit: AuthLimitHit) => void) | undefined;
   /** Failure tables by window, then by max. */
-  readonly #tables = new Map<number, Map<number, FailureTable>>();
-  #lastLimit: WindowLimit | undefined;
-  #lastTable: FailureTable | undefined;
+  readonly #tables: TablesByLimit;
   /** When the tarpit releases each held address (a clock reading). */
   readonly #heldUntil: BoundedMap<string, number>;
 
@@ -214,7 +205,7 @@ export class AuthGuard {
       );
     }
     this.#keyOptions = { ipv6Prefix };
-    this.#maxTracked = maxTrackedAddresses;
+    this.#tables = new TablesByLimit(maxTrackedAddresses, clock);
     this.#clock = clock;
     this.#backoff = options.backoff ?? new AuthBackoff();
     this.#onLimit = options.onLimit;
@@ -234,7 +225,7 @@ export class AuthGuard {
   beforeAttempt(ip: string, limit: WindowLimit): AuthDecision {
     if (limit.max === null) return ALLOWED_NOW;
     const key = ipKey(ip, this.#keyOptions);
-    const { table, max } = this.#tableFor(limit, limit.max);
+    const { table, max } = this.#tables.tableFor(limit, limit.max);
     const held = this.#remainingHold(key);
     if (!table.peek(key)) {
       const hit: Mutable<AuthLimitHit> & { allowed?: false } = {
@@ -272,7 +263,7 @@ export class AuthGuard {
   failed(ip: string, limit: WindowLimit): number {
     if (limit.max === null) return 0;
     const key = ipKey(ip, this.#keyOptions);
-    const { table } = this.#tableFor(limit, limit.max);
+    const { table } = this.#tables.tableFor(limit, limit.max);
     // Over the limit the hit is not counted: the count, and the delay, stay at max.
     table.hit(key);
     if (limit.mode === "report") return 0;
@@ -294,9 +285,7 @@ export class AuthGuard {
    */
   succeeded(ip: string): void {
     const key = ipKey(ip, this.#keyOptions);
-    for (const byMax of this.#tables.values()) {
-      for (const { table } of byMax.values()) table.delete(key);
-    }
+    for (const { table } of this.#tables.values()) table.delete(key);
     this.#heldUntil.delete(key);
   }
 
@@ -311,8 +300,7 @@ export class AuthGuard {
   failures(ip: string, limit: WindowLimit): number {
     if (limit.max === null) return 0;
     const key = ipKey(ip, this.#keyOptions);
-    const byMax = this.#tables.get(limit.window);
-    return byMax?.get(limit.max)?.table.count(key) ?? 0;
+    return this.#tables.get(limit.window, limit.max)?.table.count(key) ?? 0;
   }
 
   /**
@@ -322,10 +310,8 @@ export class AuthGuard {
    */
   snapshot(): AuthGuardSnapshot {
     const failureTables: AuthGuardSnapshot["failureTables"] = [];
-    for (const byMax of this.#tables.values()) {
-      for (const { table, max, windowMs } of byMax.values()) {
-        failureTables.push({ max, windowMs, size: table.size, maxKeys: table.maxKeys });
-      }
+    for (const { table, max, windowMs } of this.#tables.values()) {
+      failureTables.push({ max, windowMs, size: table.size, maxKeys: table.maxKeys });
     }
     const now = this.#clock.now();
     let held = 0;
@@ -341,33 +327,5 @@ export class AuthGuard {
     if (left > 0) return left;
     this.#heldUntil.delete(key);
     return 0;
-  }
-
-  #tableFor(limit: WindowLimit, max: number): FailureTable {
-    const last = this.#lastTable;
-    if (
-      limit === this.#lastLimit && last !== undefined && last.max === max &&
-      last.windowMs === limit.window
-    ) {
-      return last;
-    }
-    let byMax = this.#tables.get(limit.window);
-    let entry = byMax?.get(max);
-    if (entry === undefined) {
-      const table = new WindowCounterTable<string>(
-        { max, windowMs: limit.window },
-        this.#maxTracked,
-        { clock: this.#clock },
-      );
-      entry = { table, max, windowMs: limit.window };
-      if (byMax === undefined) {
-        byMax = new Map();
-        this.#tables.set(limit.window, byMax);
-      }
-      byMax.set(max, entry);
-    }
-    this.#lastLimit = limit;
-    this.#lastTable = entry;
-    return entry;
   }
 }

@@ -16,7 +16,7 @@ import { type Clock, systemTimers } from "../core/clock.ts";
 import type { BanList } from "./ban_list.ts";
 import { BoundedMap } from "./bounded_map.ts";
 import { ipKey, type IpKeyOptions } from "./ip.ts";
-import { WindowCounterTable } from "./window_counter.ts";
+import { type LimitTable, TablesByLimit } from "./_tables_by_limit.ts";
 
 /**
  * How loaded the server says it is, from 0 (normal) to 3 (shedding), set with
@@ -197,11 +197,7 @@ export interface ConnectionGuardSnapshot {
 }
 
 /** A table of attempt counters for one `{ max, window }`. */
-interface AttemptTable {
-  readonly table: WindowCounterTable<string>;
-  readonly max: number;
-  readonly windowMs: number;
-}
+type AttemptTable = LimitTable;
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 
@@ -343,15 +339,12 @@ function checkPositiveInteger(name: string, value: number): void {
  */
 export class ConnectionGuard {
   readonly #keyOptions: IpKeyOptions;
-  readonly #maxTracked: number;
   readonly #clock: Clock;
   readonly #bans: BanList | undefined;
   readonly #onLimit: ((hit: ConnectionLimitHit) => void) | undefined;
   readonly #ledger = new Ledger();
   /** Attempt tables by window, then by max. */
-  readonly #tables = new Map<number, Map<number, AttemptTable>>();
-  #lastLimit: WindowLimit | undefined;
-  #lastTable: AttemptTable | undefined;
+  readonly #tables: TablesByLimit;
   /** Addresses seen at or near their attempt limit, for the snapshot. */
   readonly #watch = new BoundedMap<string, AttemptTable>(WATCH_CAPACITY);
   #pressure: PressureLevel = 0;
@@ -372,7 +365,7 @@ export class ConnectionGuard {
     }
     checkPositiveInteger("maxTrackedAddresses", maxTrackedAddresses);
     this.#keyOptions = { ipv6Prefix };
-    this.#maxTracked = maxTrackedAddresses;
+    this.#tables = new TablesByLimit(maxTrackedAddresses, clock);
     this.#clock = clock;
     this.#bans = options.bans;
     this.#onLimit = options.onLimit;
@@ -465,7 +458,7 @@ export class ConnectionGuard {
 
     const attempts = limits.connection_attempts_per_ip;
     if (attempts.max !== null) {
-      const entry = this.#tableFor(attempts, attempts.max);
+      const entry = this.#tables.tableFor(attempts, attempts.max);
       const { table } = entry;
       if (table.hit(key)) {
         if (table.count(key) >= NEAR_LIMIT * entry.max) this.#watch.set(key, entry);
@@ -557,10 +550,8 @@ export class ConnectionGuard {
     nearLimit.sort((a, b) => b.attempts / b.max - a.attempts / a.max || (a.key < b.key ? -1 : 1));
     nearLimit.length = Math.min(nearLimit.length, top);
     const attemptTables: ConnectionGuardSnapshot["attemptTables"] = [];
-    for (const byMax of this.#tables.values()) {
-      for (const { table, max, windowMs } of byMax.values()) {
-        attemptTables.push({ max, windowMs, size: table.size, maxKeys: table.maxKeys });
-      }
+    for (const { table, max, windowMs } of this.#tables.values()) {
+      attemptTables.push({ max, windowMs, size: table.size, maxKeys: table.maxKeys });
     }
     return {
       pressure: this.#pressure,
@@ -571,36 +562,6 @@ export class ConnectionGuard {
       nearLimit,
       attemptTables,
     };
-  }
-
-  #tableFor(limit: WindowLimit, max: number): AttemptTable {
-    const last = this.#lastTable;
-    // The same object as last time (the common case): no map lookups. The
-    // values are compared too, in case the caller changed the object.
-    if (
-      limit === this.#lastLimit && last !== undefined && last.max === max &&
-      last.windowMs === limit.window
-    ) {
-      return last;
-    }
-    let byMax = this.#tables.get(limit.window);
-    let entry = byMax?.get(max);
-    if (entry === undefined) {
-      const table = new WindowCounterTable<string>(
-        { max, windowMs: limit.window },
-        this.#maxTracked,
-        { clock: this.#clock },
-      );
-      entry = { table, max, windowMs: limit.window };
-      if (byMax === undefined) {
-        byMax = new Map();
-        this.#tables.set(limit.window, byMax);
-      }
-      byMax.set(max, entry);
-    }
-    this.#lastLimit = limit;
-    this.#lastTable = entry;
-    return entry;
   }
 
   #refuse(
