@@ -14,7 +14,7 @@ import {
   CHROMIUM,
   chromiumAvailable as available,
   chromiumRequired as required,
-  DevTools,
+  HeadlessPage,
   until,
 } from "../_util/devtools.ts";
 
@@ -132,114 +132,59 @@ Deno.test({
       `<presence from="bob@localhost/desk" to="bob@localhost/desk"/>`,
     );
 
-    const profile = await Deno.makeTempDir({ prefix: "xmppd-chromium-" });
-    const chromium = new Deno.Command(CHROMIUM, {
-      args: [
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--remote-debugging-port=0",
-        `--user-data-dir=${profile}`,
-        "about:blank",
-      ],
-      stdin: "null",
-      stdout: "null",
-      stderr: "null",
-    }).spawn();
-    let browserClosed = false;
-    try {
-      const [port, path] = await until("DevToolsActivePort", async () => {
-        const text = await Deno.readTextFile(`${profile}/DevToolsActivePort`).catch(() => "");
-        const lines = text.trim().split("\n");
-        return lines.length === 2 ? lines : undefined;
-      });
-      await using devtools = await DevTools.connect(`ws://127.0.0.1:${port}${path}`);
-      const { targetId } = await devtools.send("Target.createTarget", { url: pageUrl });
-      const { sessionId } = await devtools.send("Target.attachToTarget", {
-        targetId,
-        flatten: true,
-      }) as { sessionId: string };
-      const evaluate = async (expression: string): Promise<unknown> => {
-        const reply = await devtools.send("Runtime.evaluate", {
-          expression,
-          awaitPromise: true,
-          returnByValue: true,
-        }, sessionId) as { result: { value?: unknown }; exceptionDetails?: { text: string } };
-        if (reply.exceptionDetails) throw new Error(`Page: ${reply.exceptionDetails.text}`);
-        return reply.result.value;
-      };
-      const statuses = async () => await evaluate(`globalThis.test?.statuses`) as string[];
+    await using browser = await HeadlessPage.open(pageUrl);
+    const evaluate = (expression: string) => browser.evaluate(expression);
+    const statuses = async () => await evaluate(`globalThis.test?.statuses`) as string[];
 
-      await until("the page script", async () => await evaluate(`!!globalThis.test`) || undefined);
-      await evaluate(`test.connect()`);
-      await until("CONNECTED", async () => {
-        const seen = await statuses();
-        if (seen.some((s) => /FAIL|DISCONNECT/.test(s))) {
-          throw new Error(`Strophe did not connect: ${seen.join(", ")}`);
-        }
-        return seen.includes("CONNECTED") || undefined;
-      });
-      assert.deepEqual(await statuses(), ["CONNECTING", "CONNECTED"]);
-      assert.equal(await login.promise, "alice SCRAM-SHA-256 bosh");
-      assert.equal(await evaluate(`test.connection.jid`), "alice@localhost/strophe");
-
-      // Browser (BOSH) → TCP.
-      await evaluate(`test.say("bob@localhost/desk", "hello from strophe <&>")`);
-      assert.equal(
-        await bob.readUntil("</message>"),
-        `<message id="s1" to="bob@localhost/desk" type="chat" from="alice@localhost/strophe">` +
-          `<body>hello from strophe &lt;&amp;&gt;</body></message>`,
-      );
-
-      // TCP → browser (BOSH).
-      await bob.send(
-        "<message to='alice@localhost/strophe' type='chat' id='b1'>" +
-          "<body>hello from tcp &amp; co</body></message>",
-      );
-      const received = await until("the message in the page", async () => {
-        const list = await evaluate(`test.received`) as string[];
-        return list.length > 0 ? list : undefined;
-      });
-      assert.deepEqual(received, [
-        // Strophe.serialize sorts the attributes.
-        `<message from="bob@localhost/desk" id="b1" to="alice@localhost/strophe" type="chat" ` +
-        `xmlns="jabber:client"><body>hello from tcp &amp; co</body></message>`,
-      ]);
-
-      // Strophe ends the session with a terminate body; the server closes the stream.
-      const closed = Promise.withResolvers<void>();
-      server.events.on("closed", (e) => {
-        if (e.session.transport.type === "bosh") closed.resolve();
-      });
-      await evaluate(`test.connection.disconnect("done")`);
-      await closed.promise;
-      await until("DISCONNECTED", async () => {
-        const seen = await statuses();
-        return seen.at(-1) === "DISCONNECTED" || undefined;
-      });
-      assert.deepEqual((await statuses()).slice(2), ["DISCONNECTING done", "DISCONNECTED"]);
-      assert.deepEqual(await evaluate(`test.problems`), []);
-      await devtools.send("Browser.close");
-      browserClosed = true;
-    } finally {
-      // After Browser.close Chromium exits on its own; after a failure it is killed at once.
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      const exited = await Promise.race([
-        chromium.status,
-        new Promise<undefined>((resolve) => {
-          timer = setTimeout(() => resolve(undefined), browserClosed ? 5000 : 0);
-        }),
-      ]);
-      clearTimeout(timer);
-      if (exited === undefined) {
-        chromium.kill("SIGKILL");
-        await chromium.status;
+    await until("the page script", async () => await evaluate(`!!globalThis.test`) || undefined);
+    await evaluate(`test.connect()`);
+    await until("CONNECTED", async () => {
+      const seen = await statuses();
+      if (seen.some((s) => /FAIL|DISCONNECT/.test(s))) {
+        throw new Error(`Strophe did not connect: ${seen.join(", ")}`);
       }
-      await Deno.remove(profile, { recursive: true }).catch(() => {});
-    }
+      return seen.includes("CONNECTED") || undefined;
+    });
+    assert.deepEqual(await statuses(), ["CONNECTING", "CONNECTED"]);
+    assert.equal(await login.promise, "alice SCRAM-SHA-256 bosh");
+    assert.equal(await evaluate(`test.connection.jid`), "alice@localhost/strophe");
+
+    // Browser (BOSH) → TCP.
+    await evaluate(`test.say("bob@localhost/desk", "hello from strophe <&>")`);
+    assert.equal(
+      await bob.readUntil("</message>"),
+      `<message id="s1" to="bob@localhost/desk" type="chat" from="alice@localhost/strophe">` +
+        `<body>hello from strophe &lt;&amp;&gt;</body></message>`,
+    );
+
+    // TCP → browser (BOSH).
+    await bob.send(
+      "<message to='alice@localhost/strophe' type='chat' id='b1'>" +
+        "<body>hello from tcp &amp; co</body></message>",
+    );
+    const received = await until("the message in the page", async () => {
+      const list = await evaluate(`test.received`) as string[];
+      return list.length > 0 ? list : undefined;
+    });
+    assert.deepEqual(received, [
+      // Strophe.serialize sorts the attributes.
+      `<message from="bob@localhost/desk" id="b1" to="alice@localhost/strophe" type="chat" ` +
+      `xmlns="jabber:client"><body>hello from tcp &amp; co</body></message>`,
+    ]);
+
+    // Strophe ends the session with a terminate body; the server closes the stream.
+    const closed = Promise.withResolvers<void>();
+    server.events.on("closed", (e) => {
+      if (e.session.transport.type === "bosh") closed.resolve();
+    });
+    await evaluate(`test.connection.disconnect("done")`);
+    await closed.promise;
+    await until("DISCONNECTED", async () => {
+      const seen = await statuses();
+      return seen.at(-1) === "DISCONNECTED" || undefined;
+    });
+    assert.deepEqual((await statuses()).slice(2), ["DISCONNECTING done", "DISCONNECTED"]);
+    assert.deepEqual(await evaluate(`test.problems`), []);
+    await browser.close();
   },
 });

@@ -14,7 +14,7 @@ import {
   CHROMIUM,
   chromiumAvailable as available,
   chromiumRequired as required,
-  DevTools,
+  HeadlessPage,
   until,
 } from "../_util/devtools.ts";
 
@@ -54,120 +54,67 @@ Deno.test({
       login.resolve(`${e.username} ${e.mechanism} ${e.session.transport.type}`);
     });
 
-    const profile = await Deno.makeTempDir({ prefix: "xmppd-chromium-" });
-    const chromium = new Deno.Command(CHROMIUM, {
-      args: [
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--remote-debugging-port=0",
-        `--user-data-dir=${profile}`,
-        "--window-size=1000,800",
-        "about:blank",
-      ],
-      stdin: "null",
-      stdout: "null",
-      stderr: "null",
-    }).spawn();
-    try {
-      // Chromium writes the port it chose and the browser endpoint here.
-      const [port, path] = await until("DevToolsActivePort", async () => {
-        const text = await Deno.readTextFile(`${profile}/DevToolsActivePort`).catch(() => "");
-        const lines = text.trim().split("\n");
-        return lines.length === 2 ? lines : undefined;
-      });
-      await using devtools = await DevTools.connect(`ws://127.0.0.1:${port}${path}`);
-      const { targetId } = await devtools.send("Target.createTarget", { url: demo.pageUrl });
-      const { sessionId } = await devtools.send("Target.attachToTarget", {
-        targetId,
-        flatten: true,
-      }) as { sessionId: string };
-      const evaluate = async (expression: string): Promise<unknown> => {
-        const reply = await devtools.send("Runtime.evaluate", {
-          expression,
-          awaitPromise: true,
-          returnByValue: true,
-        }, sessionId) as { result: { value?: unknown }; exceptionDetails?: { text: string } };
-        if (reply.exceptionDetails) throw new Error(`Page: ${reply.exceptionDetails.text}`);
-        return reply.result.value;
-      };
-      const status = () => evaluate(`document.getElementById("status")?.textContent`);
+    await using page = await HeadlessPage.open(demo.pageUrl, { windowSize: "1000,800" });
+    const evaluate = (expression: string) => page.evaluate(expression);
+    const status = () => evaluate(`document.getElementById("status")?.textContent`);
 
-      // The module script fills in the WebSocket URL from the query string once it ran.
-      const url = await until("the page script", async () => {
-        const value = await evaluate(`document.getElementById("url")?.value`);
-        return value ? value : undefined;
-      });
-      assert.equal(url, demo.websocketUrl);
-      assert.equal(await status(), "offline");
-      await evaluate(`(() => {
+    // The module script fills in the WebSocket URL from the query string once it ran.
+    const url = await until("the page script", async () => {
+      const value = await evaluate(`document.getElementById("url")?.value`);
+      return value ? value : undefined;
+    });
+    assert.equal(url, demo.websocketUrl);
+    assert.equal(await status(), "offline");
+    await evaluate(`(() => {
         document.getElementById("jid").value = "alice@localhost";
         document.getElementById("password").value = "alice-secret";
         document.getElementById("login").requestSubmit();
       })()`);
-      await until("online", async () => await status() === "online" || undefined);
-      assert.equal(await login.promise, "alice SCRAM-SHA-256 websocket");
+    await until("online", async () => await status() === "online" || undefined);
+    assert.equal(await login.promise, "alice SCRAM-SHA-256 websocket");
 
-      await using bob = await RawClient.connect(
-        server.addresses.find((a) => a.type === "c2s")!.port,
-      );
-      await bob.loginPlain("bob", "bob-secret", "desk");
-      await bob.send("<presence/>");
+    await using bob = await RawClient.connect(
+      server.addresses.find((a) => a.type === "c2s")!.port,
+    );
+    await bob.loginPlain("bob", "bob-secret", "desk");
+    await bob.send("<presence/>");
 
-      // Browser → TCP.
-      await evaluate(`(() => {
+    // Browser → TCP.
+    await evaluate(`(() => {
         document.getElementById("to").value = "bob@localhost";
         document.getElementById("text").value = "hello from chromium <&>";
         document.getElementById("compose").requestSubmit();
       })()`);
-      assert.match(
-        await bob.readUntil("</message>"),
-        /<message to="bob@localhost" type="chat" id="m[0-9a-f]{8}" from="alice@localhost\/web"><body>hello from chromium &lt;&amp;&gt;<\/body><\/message>/,
-      );
+    assert.match(
+      await bob.readUntil("</message>"),
+      /<message to="bob@localhost" type="chat" id="m[0-9a-f]{8}" from="alice@localhost\/web"><body>hello from chromium &lt;&amp;&gt;<\/body><\/message>/,
+    );
 
-      // TCP → browser.
-      await bob.send(
-        "<message to='alice@localhost/web' type='chat'><body>hello from tcp &amp; co</body></message>",
-      );
-      const shown = await until("the message in the page", async () => {
-        const items = await evaluate(
-          `[...document.querySelectorAll("#log li")].map((li) => li.textContent)`,
-        ) as string[];
-        return items.find((text) => text.includes("hello from tcp")) ?? undefined;
-      });
-      assert.equal(shown, "bob@localhost/deskhello from tcp & co");
+    // TCP → browser.
+    await bob.send(
+      "<message to='alice@localhost/web' type='chat'><body>hello from tcp &amp; co</body></message>",
+    );
+    const shown = await until("the message in the page", async () => {
+      const items = await evaluate(
+        `[...document.querySelectorAll("#log li")].map((li) => li.textContent)`,
+      ) as string[];
+      return items.find((text) => text.includes("hello from tcp")) ?? undefined;
+    });
+    assert.equal(shown, "bob@localhost/deskhello from tcp & co");
 
-      const shot = await devtools.send("Page.captureScreenshot", { format: "png" }, sessionId);
-      await Deno.mkdir(ARTIFACTS, { recursive: true });
-      const png = Uint8Array.from(atob(String(shot.data)), (c) => c.charCodeAt(0));
-      await Deno.writeFile(new URL("web_chat.png", ARTIFACTS), png);
-      assert.deepEqual([...png.subarray(0, 4)], [0x89, 0x50, 0x4e, 0x47]);
+    const png = await page.screenshot();
+    await Deno.mkdir(ARTIFACTS, { recursive: true });
+    await Deno.writeFile(new URL("web_chat.png", ARTIFACTS), png);
+    assert.deepEqual([...png.subarray(0, 4)], [0x89, 0x50, 0x4e, 0x47]);
 
-      // The page closes its stream with <close/>; the server ends the session.
-      const closed = Promise.withResolvers<void>();
-      server.events.on("closed", (e) => {
-        if (e.session.transport.type === "websocket") closed.resolve();
-      });
-      await evaluate(`document.getElementById("disconnect").click()`);
-      await closed.promise;
-      await until("offline", async () => await status() === "offline" || undefined);
-      await devtools.send("Browser.close").catch(() => undefined);
-    } finally {
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      const exited = await Promise.race([
-        chromium.status,
-        new Promise<undefined>((resolve) => timer = setTimeout(() => resolve(undefined), 5000)),
-      ]);
-      clearTimeout(timer);
-      if (exited === undefined) {
-        chromium.kill("SIGKILL");
-        await chromium.status;
-      }
-      await Deno.remove(profile, { recursive: true }).catch(() => {});
-    }
+    // The page closes its stream with <close/>; the server ends the session.
+    const closed = Promise.withResolvers<void>();
+    server.events.on("closed", (e) => {
+      if (e.session.transport.type === "websocket") closed.resolve();
+    });
+    await evaluate(`document.getElementById("disconnect").click()`);
+    await closed.promise;
+    await until("offline", async () => await status() === "offline" || undefined);
+    await page.close();
   },
 });
