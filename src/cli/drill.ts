@@ -282,6 +282,19 @@ class Rig implements AsyncDisposable {
 
 // --- Connection-level limits ------------------------------------------------
 
+/** The result of a limit in report mode: it must let the traffic through and report it. */
+function reported(
+  name: string,
+  configured: string,
+  passed: boolean,
+  observed: string,
+  event: LimitEvent | undefined,
+): DrillResult {
+  const ok = passed && event?.mode === "report";
+  const seen = event === undefined ? "no limit event" : `${event.mode} event`;
+  return result(name, configured, ok ? "ok" : "FAIL", `${observed}; ${seen}`);
+}
+
 async function drillConnectionsPerIp(env: DrillEnv): Promise<DrillResult[]> {
   const limit = env.config.limits.connections_per_ip;
   const configured = withMode(describeCount(limit.max), limit.mode);
@@ -309,15 +322,15 @@ async function drillConnectionsPerIp(env: DrillEnv): Promise<DrillResult[]> {
   const event = rig.lastEvent(name);
   const nth = limit.max + 1;
   if (limit.mode === "report") {
-    const ok = admitted && event?.mode === "report";
-    return [result(
-      name,
-      configured,
-      ok ? "ok" : "FAIL",
-      `connection ${nth} ${admitted ? "admitted" : "refused"}; ${
-        event === undefined ? "no limit event" : `${event.mode} event`
-      }`,
-    )];
+    return [
+      reported(
+        name,
+        configured,
+        admitted,
+        `connection ${nth} ${admitted ? "admitted" : "refused"}`,
+        event,
+      ),
+    ];
   }
   if (admitted) {
     return [result(name, configured, "FAIL", `${limit.max} open, connection ${nth} admitted`)];
@@ -368,15 +381,15 @@ async function drillConnectionAttempts(env: DrillEnv): Promise<DrillResult[]> {
   const admitted = await rig.admitted(await rig.connect(from));
   const event = rig.lastEvent(name);
   if (limit.mode === "report") {
-    const ok = admitted && event?.mode === "report";
-    return [result(
-      name,
-      configured,
-      ok ? "ok" : "FAIL",
-      `attempt ${nth} ${admitted ? "admitted" : "refused"}; ${
-        event === undefined ? "no limit event" : `${event.mode} event`
-      }`,
-    )];
+    return [
+      reported(
+        name,
+        configured,
+        admitted,
+        `attempt ${nth} ${admitted ? "admitted" : "refused"}`,
+        event,
+      ),
+    ];
   }
   if (admitted) {
     return [result(name, configured, "FAIL", `${limit.max} attempts, attempt ${nth} admitted`)];
@@ -438,15 +451,15 @@ async function drillUnauthenticated(env: DrillEnv): Promise<DrillResult[]> {
   const admitted = await rig.admitted(await rig.connect(address(env, max)));
   const event = rig.lastEvent(name);
   if (limits.mode === "report") {
-    const ok = admitted && event?.mode === "report";
-    return [result(
-      name,
-      configured,
-      ok ? "ok" : "FAIL",
-      `connection ${nth} ${admitted ? "admitted" : "refused"}; ${
-        event === undefined ? "no limit event" : `${event.mode} event`
-      }`,
-    )];
+    return [
+      reported(
+        name,
+        configured,
+        admitted,
+        `connection ${nth} ${admitted ? "admitted" : "refused"}`,
+        event,
+      ),
+    ];
   }
   if (admitted || event === undefined || event.max !== max) {
     const other = rig.events.at(-1);
@@ -480,7 +493,9 @@ async function drillPreAuthSize(env: DrillEnv): Promise<DrillResult[]> {
   const limits = env.config.limits;
   const size = limits.pre_auth_stanza_size;
   const name = "pre_auth_stanza_size";
-  const configured = withMode(describeSize(size), limits.mode);
+  // Like the parser caps, the pre-auth size protects the parser before anyone is
+  // authenticated: it is enforced even when limits.mode is report.
+  const configured = describeSize(size);
   if (size === null) return [result(name, configured, "skipped-unlimited", "-")];
   if (size > MAX_BYTES) {
     return [result(name, configured, "skipped", `above the drill's cap of ${MAX_BYTES} B`)];
@@ -507,9 +522,6 @@ async function drillPreAuthSize(env: DrillEnv): Promise<DrillResult[]> {
       ? "no stream error"
       : `<${seen.condition}/>${seen.appCondition === undefined ? "" : ` + ${seen.appCondition}`}`;
   const observed = `${size} B parsed (${describe(atLimit)}); ${size + 1} B: ${describe(over)}`;
-  if (limits.mode === "report") {
-    return [result(name, configured, parsed && !refused ? "ok" : "FAIL", observed)];
-  }
   return [result(name, configured, parsed && refused ? "ok" : "FAIL", observed)];
 }
 
@@ -667,15 +679,15 @@ async function drillAuthFailures(env: DrillEnv): Promise<DrillResult[]> {
   const spanMs = rig.clock.now() - startedAt;
   const failures = rig.server.stats.loginFailures;
   if (limit.mode === "report") {
-    const ok = refusedAfter === undefined && event?.mode === "report";
-    return [result(
-      name,
-      configured,
-      ok ? "ok" : "FAIL",
-      `${failures} failures, ${refusedAfter === undefined ? "none refused" : "then refused"}; ${
-        event === undefined ? "no limit event" : `${event.mode} event`
-      }`,
-    )];
+    return [
+      reported(
+        name,
+        configured,
+        refusedAfter === undefined,
+        `${failures} failures, ${refusedAfter === undefined ? "none refused" : "then refused"}`,
+        event,
+      ),
+    ];
   }
   if (refusedAfter === undefined) {
     return [result(name, configured, "FAIL", `${failures} failures, none refused`)];
@@ -739,15 +751,15 @@ async function drillResources(env: DrillEnv): Promise<DrillResult[]> {
   const event = rig.lastEvent(name);
   const nth = max + 1;
   if (limits.mode === "report") {
-    const ok = "jid" in bound && event?.mode === "report";
-    return [result(
-      name,
-      configured,
-      ok ? "ok" : "FAIL",
-      `resource ${nth} ${"jid" in bound ? "bound" : "refused"}; ${
-        event === undefined ? "no limit event" : `${event.mode} event`
-      }`,
-    )];
+    return [
+      reported(
+        name,
+        configured,
+        "jid" in bound,
+        `resource ${nth} ${"jid" in bound ? "bound" : "refused"}`,
+        event,
+      ),
+    ];
   }
   if ("jid" in bound) {
     return [result(name, configured, "FAIL", `${max} bound, resource ${nth} bound too`)];
@@ -844,15 +856,15 @@ async function drillDistinctRecipients(env: DrillEnv): Promise<DrillResult[]> {
   const event = rig.lastEvent(name);
   const nth = limit.max + 1;
   if (limit.mode === "report") {
-    const ok = !tooMany(over) && event?.mode === "report";
-    return [result(
-      name,
-      configured,
-      ok ? "ok" : "FAIL",
-      `recipient ${nth} ${tooMany(over) ? "refused" : "allowed"}; ${
-        event === undefined ? "no limit event" : `${event.mode} event`
-      }`,
-    )];
+    return [
+      reported(
+        name,
+        configured,
+        !tooMany(over),
+        `recipient ${nth} ${tooMany(over) ? "refused" : "allowed"}`,
+        event,
+      ),
+    ];
   }
   if (!tooMany(over) || event === undefined || event.max !== limit.max) {
     return [result(
@@ -908,15 +920,15 @@ async function drillPresence(env: DrillEnv): Promise<DrillResult[]> {
   const event = rig.lastEvent(name);
   const nth = limit.max + 1;
   if (limit.mode === "report") {
-    const ok = error === undefined && event?.mode === "report";
-    return [result(
-      name,
-      configured,
-      ok ? "ok" : "FAIL",
-      `broadcast ${nth} ${error === undefined ? "allowed" : "refused"}; ${
-        event === undefined ? "no limit event" : `${event.mode} event`
-      }`,
-    )];
+    return [
+      reported(
+        name,
+        configured,
+        error === undefined,
+        `broadcast ${nth} ${error === undefined ? "allowed" : "refused"}`,
+        event,
+      ),
+    ];
   }
   if (id !== "over" || error === undefined || errorCondition(error) !== "resource-constraint") {
     return [result(
@@ -981,15 +993,17 @@ async function drillBandwidth(env: DrillEnv): Promise<DrillResult[]> {
   const prompt = await client.poll(pong, PAUSED_MS);
   if (limit.mode === "report") {
     const answered = prompt ?? (await client.poll(pong, ANSWER_MS));
-    const ok = answered !== undefined && event?.mode === "report";
-    return [result(
-      name,
-      configured,
-      ok ? "ok" : "FAIL",
-      `${Math.round(flood / 1024)} KiB sent at once ${
-        prompt === undefined ? "paused reading" : "read without pause"
-      }; ${event === undefined ? "no limit event" : `${event.mode} event`}`,
-    )];
+    return [
+      reported(
+        name,
+        configured,
+        answered !== undefined,
+        `${Math.round(flood / 1024)} KiB sent at once ${
+          prompt === undefined ? "paused reading" : "read without pause"
+        }`,
+        event,
+      ),
+    ];
   }
   if (prompt !== undefined) {
     return [result(name, configured, "FAIL", `${Math.round(flood / 1024)} KiB read without pause`)];
@@ -1142,14 +1156,12 @@ async function drillRule(env: DrillEnv, index: number): Promise<DrillResult> {
     );
   }
   if (rule.mode === "report") {
-    const ok = condition === undefined && event?.mode === "report";
-    return result(
+    return reported(
       name,
       configured,
-      ok ? "ok" : "FAIL",
-      `${nth} ${condition === undefined ? "passed" : "refused"}; ${
-        event === undefined ? "no limit event" : `${event.mode} event`
-      }`,
+      condition === undefined,
+      `${nth} ${condition === undefined ? "passed" : "refused"}`,
+      event,
     );
   }
   if (condition === undefined) {

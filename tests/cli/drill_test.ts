@@ -263,3 +263,24 @@ Deno.test("formatDrillReport() prints the table, the notes and a summary", () =>
     "Result: 1 ok, 1 FAIL, 1 skipped (2.5 s)",
   ]);
 });
+
+Deno.test("runDrill() passes a configuration in global report mode: sizes report, pre-auth caps still enforce", async () => {
+  const report = await runDrill(
+    resolveConfig({
+      limits: {
+        mode: "report",
+        connections_per_ip: 3,
+        resources_per_account: 2,
+        stanza_size: "64KiB",
+        distinct_recipients: { max: 3, window: "1m" },
+        presence_broadcasts: { max: 3, window: "1m" },
+      },
+    }),
+    { burst: 2 },
+  );
+  assert.equal(report.ok, true, explain(report));
+  const preAuth = rows(report).get("pre_auth_stanza_size")!;
+  assert.doesNotMatch(preAuth.configured, /report/);
+  assert.match(preAuth.observed, /<policy-violation\/> \+ stanza-too-big$/);
+  assert.match(rows(report).get("stanza_size")!.observed, /65537 B answered normally/);
+});
