@@ -289,13 +289,6 @@ export class XmppServer implements AsyncDisposable {
       log: this.log,
       emit: (event) => this.events.emit("limit", event),
     });
-    this.#engine.onApply = (state) => {
-      for (const session of this.#sessions) {
-        if (session.limits !== state) continue;
-        session.setParserLimits(this.#engine.parserLimits(state));
-        session.sendBufferBytes = this.#engine.sendBuffer(state);
-      }
-    };
     this.#limitsAdmin = this.#adminApi();
     this.#metrics = new ServerMetrics(this, { clock: this.#timers });
     this.#services = this.#accountServices();
@@ -535,6 +528,11 @@ export class XmppServer implements AsyncDisposable {
     this.stats.connectionsAccepted[transport.type] =
       (this.stats.connectionsAccepted[transport.type] ?? 0) + 1;
     const session = new C2sSession(this.#host, transport, limits);
+    // Per-class parser caps and send queue follow the session's limits.
+    limits.onChange = () => {
+      session.setParserLimits(this.#engine.parserLimits(limits));
+      session.sendBufferBytes = this.#engine.sendBuffer(limits);
+    };
     this.#sessions.add(session);
     this.#engine.connectInput(
       limits,

@@ -134,6 +134,8 @@ export interface SessionLimitState {
   sharedAccount: string | undefined;
   /** When the last bandwidth event was recorded (one per second at most). */
   lastThrottleAt: number;
+  /** Told when the session's limits change (after authentication, or a live update). */
+  onChange: (() => void) | undefined;
 }
 
 /** The switches a session gives the engine to pause its reading. */
@@ -289,6 +291,7 @@ export class LimitEngine {
       input: undefined,
       sharedAccount: undefined,
       lastThrottleAt: -Infinity,
+      onChange: undefined,
     };
     this.#sessions.add(state);
     return state;
@@ -731,9 +734,6 @@ export class LimitEngine {
     };
   }
 
-  /** Listeners of a session's limit changes (parser caps, send queue). */
-  onApply: ((state: SessionLimitState) => void) | undefined;
-
   #apply(state: SessionLimitState, effective: EffectiveLimits): void {
     const before = state.effective;
     state.effective = effective;
@@ -750,7 +750,7 @@ export class LimitEngine {
       effective.presence_broadcasts.max !== before.presence_broadcasts.max ||
       effective.presence_broadcasts.window !== before.presence_broadcasts.window
     ) state.presence = undefined;
-    this.onApply?.(state);
+    state.onChange?.();
   }
 
   #applyBandwidth(state: SessionLimitState): void {
