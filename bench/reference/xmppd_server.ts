@@ -9,6 +9,7 @@
  * @module
  */
 
+import denoJson from "../../deno.json" with { type: "json" };
 import { createAccountRecord } from "../../src/auth/credentials.ts";
 import { SqliteAccountStore } from "../../src/storage/sqlite_account_store.ts";
 import {
@@ -105,6 +106,16 @@ limits:
 }
 
 /**
+ * The `--v8-flags=…` arguments of the `start` task in deno.json, so that the
+ * bench runs the server as operators do.
+ *
+ * @returns The arguments, e.g. `["--v8-flags=--max-semi-space-size=8"]`.
+ */
+export function startTaskV8Flags(): string[] {
+  return denoJson.tasks.start.split(/\s+/).filter((arg) => arg.startsWith("--v8-flags="));
+}
+
+/**
  * Starts the server.
  *
  * @param options Accounts and repository root.
@@ -121,6 +132,8 @@ export async function startXmppd(options: XmppdOptions): Promise<BenchServer> {
     [
       "run",
       "-A",
+      // The runtime flags `deno task start` (and the compiled binary) use.
+      ...startTaskV8Flags(),
       ...(options.cpuProfileDir !== undefined
         ? ["--cpu-prof", `--cpu-prof-dir=${options.cpuProfileDir}`]
         : []),
