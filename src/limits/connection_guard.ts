@@ -48,7 +48,8 @@ export interface ConnectionLimits {
   /** Open connections per address (`max: null` = off). */
   readonly connections_per_ip: CountLimit;
   /**
-   * Admitted connections per address per `window` ms (`max: null` = off).
+   * Connection attempts per address per `window` ms (`max: null` = off):
+   * connections admitted or refused by `connections_per_ip`.
    * `close_unauthenticated` (default `true`): an enforced refusal by this
    * limit also revokes the address's unauthenticated connections (see
    * {@linkcode AdmitOptions.onRevoke}).
@@ -335,18 +336,23 @@ function checkPositiveInteger(name: string, value: number): void {
  *    connections are open (nothing when the budget is off); at pressure 2 and
  *    3, every new connection is refused (every new connection is
  *    unauthenticated). Same mode as the unauthenticated budget;
- * 4. `connections_per_ip`: refused once `max` connections from the address
- *    are open;
- * 5. `connection_attempts_per_ip`: at most `max` connections from the
- *    address are admitted per window (sliding estimate of
- *    {@linkcode WindowCounterTable}). Only a connection that passed the
- *    earlier checks counts as an attempt, so a refused flood does not extend
- *    its own lockout and server-wide refusals never use up an address's
- *    budget. An enforced refusal here also revokes the address's
- *    unauthenticated connections (unless `close_unauthenticated` is
- *    `false`): each one admitted with {@linkcode AdmitOptions.onRevoke} has
- *    it called once, and the refusal's `revoked` says how many. Report mode
- *    never revokes.
+ * 4. `connection_attempts_per_ip`: at most `max` attempts from the address
+ *    per window (sliding estimate of {@linkcode WindowCounterTable}). Every
+ *    connection that passed checks 1 to 3 is an attempt, including one
+ *    refused by `connections_per_ip` (XEP-0205 counts attempts, not
+ *    successes): an address hammering at its open cap trips this limit. A
+ *    connection refused by this limit itself, a ban or a server-wide check
+ *    is not counted, so a refused flood does not extend its own lockout and
+ *    server-wide refusals never use up an address's budget; an address that
+ *    keeps retrying at its open cap is locked out until its window passes.
+ *    An enforced refusal here also revokes the address's unauthenticated
+ *    connections (unless `close_unauthenticated` is `false`): each one
+ *    admitted with {@linkcode AdmitOptions.onRevoke} has it called once, and
+ *    the refusal's `revoked` says how many. Report mode never revokes. When
+ *    both per-address limits refuse, the refusal names this one, since it
+ *    also closed the pending streams;
+ * 5. `connections_per_ip`: refused once `max` connections from the address
+ *    are open (a hit in report mode is listed before check 4's).
  *
  * **Cost.** A refusal is O(1): one `ipKey` (one small string), at most one
  * ban trie walk and hash lookup, two map lookups, and the refusal object.
@@ -530,9 +536,12 @@ export class ConnectionGuard {
 
     const perIp = limits.connections_per_ip;
     const open = this.#ledger.open.get(key) ?? 0;
+    // Refused at its open cap only after the attempt is counted below: a
+    // connection refused there is still an attempt (XEP-0205 counts attempts).
+    let cappedAt: number | undefined;
     if (perIp.max !== null && open >= perIp.max) {
-      if (perIp.mode === "enforce") return this.#refuse("connections_per_ip", key, open, perIp.max);
-      reported = this.#report(reported, "connections_per_ip", key, open, perIp.max);
+      if (perIp.mode === "enforce") cappedAt = perIp.max;
+      else reported = this.#report(reported, "connections_per_ip", key, open, perIp.max);
     }
 
     const attempts = limits.connection_attempts_per_ip;
@@ -567,6 +576,8 @@ export class ConnectionGuard {
         );
       }
     }
+
+    if (cappedAt !== undefined) return this.#refuse("connections_per_ip", key, open, cappedAt);
 
     const ledger = this.#ledger;
     ledger.open.set(key, open + 1);

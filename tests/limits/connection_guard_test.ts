@@ -161,32 +161,95 @@ Deno.test("ConnectionGuard.admit() slides the attempts window exactly", () => {
   refused(guard.admit("192.0.2.1", limits));
 });
 
-Deno.test("ConnectionGuard.admit() does not count refused connections as attempts", () => {
+Deno.test("ConnectionGuard.admit() counts connections refused at the open cap as attempts, since XEP-0205 limits attempts, not successes", () => {
   const clock = new ManualClock();
-  const guard = new ConnectionGuard({ clock });
+  const hits: ConnectionLimitHit[] = [];
+  const guard = new ConnectionGuard({ clock, onLimit: (hit) => hits.push(hit) });
   const limits = limitsOf({ perIp: 1, attempts: 3, windowMs: 60_000 });
-  const slot = slotOf(guard.admit("192.0.2.1", limits));
-  // A flood against the open-connection limit uses up no attempts.
-  for (let i = 0; i < 500; i++) {
-    assert.equal(refused(guard.admit("192.0.2.1", limits)).limit, "connections_per_ip");
+  const revoked: string[] = [];
+  const pending = slotOf(guard.admit("192.0.2.1", limits, { onRevoke: () => revoked.push("p") }));
+  // Attempts 2 and 3 hit the open cap: refused, and counted.
+  for (let i = 0; i < 2; i++) {
+    assert.deepEqual({ ...refused(guard.admit("192.0.2.1", limits)) }, {
+      ok: false,
+      limit: "connections_per_ip",
+      key: "192.0.2.1",
+      figure: 1,
+      max: 1,
+      mode: "enforce",
+    });
   }
-  slot[Symbol.dispose]();
-  slotOf(guard.admit("192.0.2.1", limits))[Symbol.dispose]();
-  slotOf(guard.admit("192.0.2.1", limits))[Symbol.dispose]();
-  // A flood refused by the attempts limit does not extend its own lockout.
+  assert.deepEqual(revoked, []);
+  // Attempt 4 is over both limits: the refusal names the attempts limit,
+  // which closes the pending connection.
+  assert.deepEqual({ ...refused(guard.admit("192.0.2.1", limits)) }, {
+    ok: false,
+    limit: "connection_attempts_per_ip",
+    key: "192.0.2.1",
+    figure: 3,
+    max: 3,
+    mode: "enforce",
+    retryAfterMs: 60_001,
+    revoked: 1,
+  });
+  assert.deepEqual(revoked, ["p"]);
+  assert.deepEqual(hits.map((hit) => hit.limit), [
+    "connections_per_ip",
+    "connections_per_ip",
+    "connection_attempts_per_ip",
+  ]);
+  // A flood refused by the attempts limit does not extend its own lockout...
   for (let i = 0; i < 500; i++) {
     assert.equal(refused(guard.admit("192.0.2.1", limits)).figure, 3);
   }
+  // ...but the address stays locked out, its cap free or not, until the window passes.
+  pending[Symbol.dispose]();
+  assert.equal(refused(guard.admit("192.0.2.1", limits)).limit, "connection_attempts_per_ip");
   clock.advance(120_000);
   slotOf(guard.admit("192.0.2.1", limits))[Symbol.dispose]();
-  // A ban refuses before counting too.
+});
+
+Deno.test("ConnectionGuard.admit() counts no attempt for bans and server-wide refusals, so another address's load never uses up an address's budget", () => {
+  const clock = new ManualClock();
+  const limits = limitsOf({ perIp: 1, attempts: 3, windowMs: 60_000, unauthenticated: 1 });
+  // Banned: refused before counting.
   const bans = new BanList({ clock });
   const banned = new ConnectionGuard({ clock, bans });
   bans.ban("192.0.2.9", { durationMs: 1000 });
-  for (let i = 0; i < 10; i++) refused(banned.admit("192.0.2.9", limits));
+  for (let i = 0; i < 10; i++) {
+    assert.equal(refused(banned.admit("192.0.2.9", limits)).limit, "banned");
+  }
   clock.advance(1000);
   for (let i = 0; i < 3; i++) slotOf(banned.admit("192.0.2.9", limits))[Symbol.dispose]();
   assert.equal(refused(banned.admit("192.0.2.9", limits)).limit, "connection_attempts_per_ip");
+  // The unauthenticated budget and overload refuse before counting too.
+  const guard = new ConnectionGuard({ clock });
+  const other = slotOf(guard.admit("198.51.100.1", limits));
+  for (let i = 0; i < 10; i++) {
+    assert.equal(refused(guard.admit("192.0.2.1", limits)).limit, "unauthenticated_connections");
+  }
+  other[Symbol.dispose]();
+  guard.setPressure(2);
+  for (let i = 0; i < 10; i++) {
+    assert.equal(refused(guard.admit("192.0.2.1", limits)).limit, "overload");
+  }
+  guard.setPressure(0);
+  for (let i = 0; i < 3; i++) slotOf(guard.admit("192.0.2.1", limits))[Symbol.dispose]();
+  assert.equal(refused(guard.admit("192.0.2.1", limits)).limit, "connection_attempts_per_ip");
+});
+
+Deno.test("ConnectionGuard.admit() refused at the open cap still reports an attempts limit in report mode", () => {
+  const hits: ConnectionLimitHit[] = [];
+  const guard = new ConnectionGuard({ clock: new ManualClock(), onLimit: (hit) => hits.push(hit) });
+  const limits = limitsOf({ perIp: 1, attempts: 1, attemptsMode: "report" });
+  const revoked: string[] = [];
+  slotOf(guard.admit("192.0.2.1", limits, { onRevoke: () => revoked.push("p") }));
+  assert.equal(refused(guard.admit("192.0.2.1", limits)).limit, "connections_per_ip");
+  assert.deepEqual(hits.map((hit) => [hit.limit, hit.mode]), [
+    ["connection_attempts_per_ip", "report"],
+    ["connections_per_ip", "enforce"],
+  ]);
+  assert.deepEqual(revoked, []);
 });
 
 /** Admits a connection whose revocation is recorded in `revoked` under `name`. */
@@ -299,7 +362,7 @@ Deno.test("ConnectionGuard revokes nothing in report mode, with close_unauthenti
   assert.equal(refused(off.admit("192.0.2.1", offLimits)).limit, "connection_attempts_per_ip");
   // connections_per_ip refuses without revoking.
   const perIp = new ConnectionGuard({ clock: new ManualClock(), onLimit });
-  const perIpLimits = limitsOf({ perIp: 1, attempts: 1 });
+  const perIpLimits = limitsOf({ perIp: 1, attempts: 5 });
   admitNamed(perIp, "192.0.2.1", perIpLimits, "p1", revoked);
   assert.equal(refused(perIp.admit("192.0.2.1", perIpLimits)).limit, "connections_per_ip");
   assert.deepEqual(revoked, []);
