@@ -189,6 +189,63 @@ Deno.test("connection_attempts_per_ip closes the flooding address's unauthentica
   assert.equal(seen.at(-1)?.closedStreams, undefined);
 });
 
+Deno.test("an address flooding at its open cap trips connection_attempts_per_ip, closing its pending streams (bench S5 in miniature)", async () => {
+  const clock = new ManualClock();
+  await using t = await startTestServer(
+    limits({ connections_per_ip: 3, connection_attempts_per_ip: { max: 6, window: "1m" } }),
+    { timers: clock },
+  );
+  const seen = events(t);
+  // Attempt 1: a user of the address, authenticated and bound.
+  await using user = await RawClient.connect(t.port);
+  await user.loginPlain("alice", "alice-secret", "desk");
+  // The flood: each attempt sends a stream header, then nothing. Attempts 2
+  // and 3 fill the open cap and wait in negotiation.
+  await using first = await RawClient.connect(t.port);
+  await first.open();
+  await using second = await RawClient.connect(t.port);
+  await second.open();
+  // Attempts 4 to 6 are refused at the open cap, and counted.
+  for (let i = 0; i < 3; i++) assert.equal(await refusedAtAccept(t.port), true);
+  const atCap = {
+    limit: "connections_per_ip",
+    mode: "enforce",
+    ip: "127.0.0.1",
+    classes: [],
+    figure: 3,
+    max: 3,
+  };
+  assert.deepEqual(seen, [atCap, atCap, atCap]);
+  // Attempt 7 is over both limits: refused for attempts, and the flood's
+  // pending streams are closed with it; the user's stream stays.
+  assert.equal(await refusedAtAccept(t.port), true);
+  assert.equal(await first.readToEnd(), FLOOD_ERROR);
+  assert.equal(await second.readToEnd(), FLOOD_ERROR);
+  assert.deepEqual(seen.at(-1), {
+    limit: "connection_attempts_per_ip",
+    mode: "enforce",
+    ip: "127.0.0.1",
+    classes: [],
+    figure: 6,
+    max: 6,
+    retryAfterMs: 60_001,
+    closedStreams: 2,
+  });
+  await waitFor(() => t.server.connectionCount === 1);
+  await user.send("<iq type='get' id='p' to='localhost'><ping xmlns='urn:xmpp:ping'/></iq>");
+  assert.match(await user.readUntil("/>"), /type="result" id="p"/);
+  assert.match(
+    t.server.metrics(),
+    /^xmppd_limit_closed_streams_total\{limit="connection_attempts_per_ip"\} 2$/m,
+  );
+  // The cost: with its cap free again, the address stays locked out until
+  // the window has passed.
+  assert.equal(await refusedAtAccept(t.port), true);
+  assert.equal(seen.at(-1)?.limit, "connection_attempts_per_ip");
+  clock.advance(120_000);
+  assert.equal(await refusedAtAccept(t.port), false);
+});
+
 Deno.test("connection_attempts_per_ip in report mode closes nothing", async () => {
   const clock = new ManualClock();
   await using t = await startTestServer(
