@@ -339,7 +339,8 @@ const LIMITS_SHAPE = {
   // Open connections from one IP (IPv6: one ipv6_prefix network); an int or
   // { max, mode }. Refused before any byte is read. Default 10.
   connections_per_ip: CONNECTIONS_PER_IP,
-  // New connections from one IP per window, refused like connections_per_ip.
+  // Connection attempts from one IP per window (also those connections_per_ip
+  // refuses: XEP-0205 counts attempts), refused like connections_per_ip.
   // Default 30 per 1m: reconnect loops and scanners stop, NAT users do not.
   // See CONNECTION_ATTEMPTS for close_unauthenticated.
   connection_attempts_per_ip: CONNECTION_ATTEMPTS,

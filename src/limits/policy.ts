@@ -66,7 +66,10 @@ export interface EffectiveLimits {
   readonly classes: readonly string[];
   /** Open connections from the session's IP (checked when a connection arrives). */
   readonly connections_per_ip: Readonly<CountLimit>;
-  /** New connections from the session's IP per window (checked when a connection arrives). */
+  /**
+   * Connection attempts from the session's IP per window, also those refused
+   * by `connections_per_ip` (checked when a connection arrives).
+   */
   readonly connection_attempts_per_ip: Readonly<ConnectionAttemptsLimit>;
   /** Failed authentications from the session's IP per window. */
   readonly auth_failures_per_ip: Readonly<WindowLimit>;
