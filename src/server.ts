@@ -533,6 +533,7 @@ export class XmppServer implements AsyncDisposable {
       session.setParserLimits(this.#engine.parserLimits(limits));
       session.sendBufferBytes = this.#engine.sendBuffer(limits);
     };
+    limits.onRevoke = () => this.#revoke(session);
     this.#sessions.add(session);
     this.#engine.connectInput(
       limits,
@@ -650,6 +651,18 @@ export class XmppServer implements AsyncDisposable {
       if (level === 3) this.#shed();
       if (this.#stopping === undefined) this.#watchLag(this.#timers.now());
     }, LAG_PROBE_MS);
+  }
+
+  // XEP-0205 §2.2: the session's address was refused for connection attempts
+  // while this stream had not authenticated: a flood's earlier connections go
+  // too. A header not answered yet is cut like a refused connection.
+  #revoke(session: C2sSession): void {
+    if (!session.headerSent) return session.abort();
+    session.close(
+      new StreamError("policy-violation", {
+        text: "Connection attempts from your address exceeded the limit",
+      }),
+    );
   }
 
   #shed(): void {

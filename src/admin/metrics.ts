@@ -149,6 +149,12 @@ export interface MetricsSnapshot {
   limits: {
     /** Limit events since start, by limit, classes and mode. */
     hits: LimitHitCount[];
+    /**
+     * Streams closed by limit events since start, by limit (the
+     * unauthenticated streams of addresses refused for
+     * `connection_attempts_per_ip`).
+     */
+    closedStreams: Record<string, number>;
     /** Sessions tracked by the limit engine. */
     trackedSessions: number;
     /** Connections holding a per-address slot. */
@@ -223,6 +229,8 @@ export class ServerMetrics implements Disposable {
   readonly #clock: Clock;
   readonly #createdAt: number;
   readonly #hits = new Map<string, LimitHitCount>();
+  // Seeded so the counter exists (at 0) before the first flood.
+  readonly #closedStreams: Record<string, number> = { connection_attempts_per_ip: 0 };
   readonly #subscription: Disposable;
   /** Limit events per minute over the last hour, by limit name. */
   readonly history: LimitHistory;
@@ -304,6 +312,7 @@ export class ServerMetrics implements Disposable {
       authenticatedSessions,
       limits: {
         hits: [...this.#hits.values()].map((hit) => ({ ...hit })),
+        closedStreams: { ...this.#closedStreams },
         trackedSessions: limits.sessions,
         openConnections: connections.openConnections,
         openAddresses: connections.openAddresses,
@@ -349,6 +358,12 @@ export class ServerMetrics implements Disposable {
       }
     }
     hit.count++;
+    const closed = event.closedStreams;
+    if (closed !== undefined && closed > 0) {
+      const closedStreams = this.#closedStreams;
+      // Only limits that close streams report them: a handful of names, never "other".
+      closedStreams[event.limit] = (closedStreams[event.limit] ?? 0) + closed;
+    }
     this.history.record(event.limit);
     this.limited.record(event);
   }
@@ -379,7 +394,7 @@ function counterByLabel(
  *   streamErrors: { "policy-violation": 1 }, sendQueueBytes: 0, parserOutstandingBytes: 0,
  *   sessionsByPhase: { established: 1 }, authenticatedSessions: 1,
  *   limits: {
- *     hits: [], trackedSessions: 1, openConnections: 1, openAddresses: 1, unauthenticated: 0,
+ *     hits: [], closedStreams: { connection_attempts_per_ip: 3 }, trackedSessions: 1, openConnections: 1, openAddresses: 1, unauthenticated: 0,
  *     pressure: 0, authHeldAddresses: 0, bans: { static: 0, runtime: 0 }, trackedAddresses: 1,
  *     attemptTables: [],
  *   },
@@ -387,6 +402,7 @@ function counterByLabel(
  * const text = formatMetrics(m);
  * assert.match(text, /^xmppd_connections_accepted_total\{transport="tcp"\} 4$/m);
  * assert.match(text, /^xmppd_stream_errors_total\{condition="policy-violation"\} 1$/m);
+ * assert.match(text, /^xmppd_limit_closed_streams_total\{limit="connection_attempts_per_ip"\} 3$/m);
  * ```
  */
 export function formatMetrics(m: MetricsSnapshot): string {
@@ -463,6 +479,12 @@ export function formatMetrics(m: MetricsSnapshot): string {
   for (const { hit } of hits) {
     out.sample(hit.count, { limit: hit.limit, class: hit.class, mode: hit.mode });
   }
+  out.family(
+    "xmppd_limit_closed_streams_total",
+    "counter",
+    "Streams closed by limit events, by limit: unauthenticated streams of an address refused for connection_attempts_per_ip.",
+  );
+  counterByLabel(out, "limit", limits.closedStreams);
   out.family("xmppd_limit_tracked_sessions", "gauge", "Sessions tracked by the limit engine.");
   out.sample(limits.trackedSessions);
   out.family(

@@ -155,6 +155,17 @@ function modeOf(value: unknown, fallback: string): string {
     : fallback;
 }
 
+// Its own row, after the attempts limit: what tripping the limit also does.
+// It acts in the limit's mode (enforce only), so the row takes that mode.
+function pushCloseUnauthenticated(rows: LimitRow[], key: string, value: unknown): void {
+  if (typeof value !== "object" || value === null || !("close_unauthenticated" in value)) return;
+  rows.push({
+    key: `${key}.close_unauthenticated`,
+    value: String(value.close_unauthenticated),
+    mode: modeOf(value, ""),
+  });
+}
+
 const SCALAR_KEYS = [
   "connections_per_ip",
   "connection_attempts_per_ip",
@@ -173,7 +184,9 @@ const SCALAR_KEYS = [
 
 /**
  * Every effective limit as table rows: the base limits, the parser caps,
- * the stanza rules, each class with its overrides, and the exemptions.
+ * the stanza rules, each class with its overrides, and the exemptions. A
+ * `connection_attempts_per_ip` row (base or class) is followed by its
+ * `close_unauthenticated` row, in the limit's mode.
  *
  * @param limits The resolved `limits` section.
  * @returns The rows, in configuration order.
@@ -199,6 +212,7 @@ export function describeLimits(limits: LimitsConfig): LimitRow[] {
   for (const key of SCALAR_KEYS) {
     const value = limits[key];
     rows.push({ key, value: describeLimitValue(key, value), mode: modeOf(value, limits.mode) });
+    if (key === "connection_attempts_per_ip") pushCloseUnauthenticated(rows, key, value);
   }
   rows.push({
     key: "pre_auth_max_elements",
@@ -235,6 +249,9 @@ export function describeLimits(limits: LimitsConfig): LimitRow[] {
         value: describeLimitValue(key, value),
         mode: modeOf(value, limitClass.limits.mode),
       });
+      if (key === "connection_attempts_per_ip") {
+        pushCloseUnauthenticated(rows, `${prefix}.${key}`, value);
+      }
     }
   }
   rows.push({

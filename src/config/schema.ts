@@ -146,6 +146,27 @@ function windowLimit(max: number, window: string) {
 
 const PARTIAL_WINDOW = unlimitedAs(object(allOptional(WINDOW_SHAPE)), "max");
 
+const ATTEMPTS_SHAPE = { ...WINDOW_SHAPE, close_unauthenticated: bool() };
+
+// connection_attempts_per_ip: a window limit, and what happens to the
+// address's streams that have not authenticated yet when it trips.
+const CONNECTION_ATTEMPTS = unlimitedAs(
+  object(ATTEMPTS_SHAPE, {
+    defaults: {
+      max: 30,
+      window: "1m",
+      // true: when an address is refused for this limit (enforce mode), its
+      // streams that have not authenticated yet are closed too, with
+      // policy-violation (a flood's admitted connections do not sit until
+      // timeouts.negotiation); authenticated streams are never touched.
+      close_unauthenticated: true,
+    },
+  }),
+  "max",
+);
+
+const PARTIAL_CONNECTION_ATTEMPTS = unlimitedAs(object(allOptional(ATTEMPTS_SHAPE)), "max");
+
 const COUNT_SHAPE = { max: MAX, mode: OPTIONAL_MODE };
 
 function countLimit<V extends Validator<{ max?: number | null; mode?: LimitMode }, unknown>>(
@@ -294,7 +315,7 @@ const MATCH = refine(
 
 const CLASS_LIMITS = object({
   connections_per_ip: optional(PARTIAL_CONNECTIONS_PER_IP),
-  connection_attempts_per_ip: optional(PARTIAL_WINDOW),
+  connection_attempts_per_ip: optional(PARTIAL_CONNECTION_ATTEMPTS),
   auth_failures_per_ip: optional(PARTIAL_WINDOW),
   resources_per_account: optional(count(1)),
   stanza_size: optional(SIZE),
@@ -318,9 +339,11 @@ const LIMITS_SHAPE = {
   // Open connections from one IP (IPv6: one ipv6_prefix network); an int or
   // { max, mode }. Refused before any byte is read. Default 10.
   connections_per_ip: CONNECTIONS_PER_IP,
-  // New connections from one IP per window, refused like connections_per_ip.
+  // Connection attempts from one IP per window (also those connections_per_ip
+  // refuses: XEP-0205 counts attempts), refused like connections_per_ip.
   // Default 30 per 1m: reconnect loops and scanners stop, NAT users do not.
-  connection_attempts_per_ip: windowLimit(30, "1m"),
+  // See CONNECTION_ATTEMPTS for close_unauthenticated.
+  connection_attempts_per_ip: CONNECTION_ATTEMPTS,
   unauthenticated_connections: count(1),
   // At least 1 KiB: the stream header itself counts against it.
   pre_auth_stanza_size: limitOrUnlimited(bytes({ min: 1024 })),
@@ -410,6 +433,12 @@ type WithMode<T> = Simplify<Omit<T, "mode"> & { mode: LimitMode }>;
 export type CountLimit = WithMode<Infer<typeof CONNECTIONS_PER_IP>>;
 /** A limit on events per time window: `max` per `window` milliseconds (`max: null` = off). */
 export type WindowLimit = WithMode<Infer<ReturnType<typeof windowLimit>>>;
+/**
+ * `connection_attempts_per_ip`: a {@linkcode WindowLimit} whose enforced
+ * refusals also close the address's unauthenticated streams when
+ * `close_unauthenticated` is true.
+ */
+export type ConnectionAttemptsLimit = WithMode<Infer<typeof CONNECTION_ATTEMPTS>>;
 /** The bandwidth ("karma") limit: `rate` in bytes per second (`null` = off), `burst` in bytes. */
 export type BandwidthLimit = WithMode<Infer<typeof BANDWIDTH>>;
 /** Parser caps per element or stanza: always finite and enforced. */
@@ -435,7 +464,7 @@ export type LimitsConfig = Simplify<
   & Omit<RawLimits, ObjectLimitKey | "stanza_rules" | "classes">
   & {
     connections_per_ip: CountLimit;
-    connection_attempts_per_ip: WindowLimit;
+    connection_attempts_per_ip: ConnectionAttemptsLimit;
     auth_failures_per_ip: WindowLimit;
     distinct_recipients: WindowLimit;
     bandwidth: BandwidthLimit;

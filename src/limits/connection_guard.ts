@@ -6,7 +6,10 @@
  *
  * XEP-0205 §3.1: "the receiving server MUST NOT allow the new connection to
  * proceed", and there is no XMPP error to send, since no stream exists yet:
- * a refused connection is simply closed.
+ * a refused connection is simply closed. An address refused for too many
+ * attempts also loses the connections it opened before the limit tripped
+ * that have not authenticated yet (`close_unauthenticated`), so a flood does
+ * not keep them until the negotiation timeout.
  *
  * @module
  */
@@ -44,8 +47,14 @@ export type ConnectionLimitName =
 export interface ConnectionLimits {
   /** Open connections per address (`max: null` = off). */
   readonly connections_per_ip: CountLimit;
-  /** Admitted connections per address per `window` ms (`max: null` = off). */
-  readonly connection_attempts_per_ip: WindowLimit;
+  /**
+   * Connection attempts per address per `window` ms (`max: null` = off):
+   * connections admitted or refused by `connections_per_ip`.
+   * `close_unauthenticated` (default `true`): an enforced refusal by this
+   * limit also revokes the address's unauthenticated connections (see
+   * {@linkcode AdmitOptions.onRevoke}).
+   */
+  readonly connection_attempts_per_ip: WindowLimit & { readonly close_unauthenticated?: boolean };
   /**
    * Unauthenticated connections open server-wide: a `{ max, mode }` limit, or
    * a bare count (`null` = off) that takes `mode`.
@@ -85,6 +94,30 @@ export interface ConnectionLimitHit {
   readonly retryAfterMs?: number;
   /** The ban's reason, for `"banned"`. */
   readonly reason?: string;
+  /**
+   * For an enforced `"connection_attempts_per_ip"` refusal with
+   * `close_unauthenticated`: how many unauthenticated connections of the
+   * address were revoked (their {@linkcode AdmitOptions.onRevoke} called),
+   * when at least one was.
+   */
+  readonly revoked?: number;
+}
+
+/** Options for {@linkcode ConnectionGuard.admit}. */
+export interface AdmitOptions {
+  /**
+   * Called (synchronously, at most once, from a later `admit()` of the same
+   * address key) when the guard revokes this connection while it is still
+   * unauthenticated: its address was refused for
+   * `connection_attempts_per_ip` in enforce mode with
+   * `close_unauthenticated`. Close the connection; the slot stays counted
+   * until it is disposed. It may dispose the slot at once, and must not
+   * throw. Only connections
+   * admitted with this callback can be revoked, and only they are indexed.
+   *
+   * @default {undefined}
+   */
+  onRevoke?: () => void;
 }
 
 /** A refused connection: close it without reading. */
@@ -209,8 +242,27 @@ const WATCH_CAPACITY = 1024;
 class Ledger {
   /** Open connections per key; a key is deleted when its count reaches 0. */
   readonly open = new Map<string, number>();
+  /**
+   * Revocable connections per key: unauthenticated, unreleased, admitted with
+   * `onRevoke`. A key is deleted when its set empties, so the index never
+   * holds more than the open unauthenticated connections.
+   */
+  readonly revocable = new Map<string, Set<Slot>>();
   openTotal = 0;
   unauthenticated = 0;
+
+  index(slot: Slot): void {
+    const set = this.revocable.get(slot.key);
+    if (set === undefined) this.revocable.set(slot.key, new Set([slot]));
+    else set.add(slot);
+  }
+
+  unindex(slot: Slot): void {
+    const set = this.revocable.get(slot.key);
+    // A revoked slot's set was detached already: nothing to do.
+    if (set === undefined || !set.delete(slot)) return;
+    if (set.size === 0) this.revocable.delete(slot.key);
+  }
 
   release(key: string, unauthenticated: boolean): void {
     const open = this.open.get(key) ?? 0;
@@ -228,11 +280,14 @@ const RELEASED = 2;
 class Slot implements ConnectionSlot {
   readonly key: string;
   readonly #ledger: Ledger;
+  readonly onRevoke: (() => void) | undefined;
   #state = UNAUTHENTICATED;
 
-  constructor(ledger: Ledger, key: string) {
+  constructor(ledger: Ledger, key: string, onRevoke: (() => void) | undefined) {
     this.#ledger = ledger;
     this.key = key;
+    this.onRevoke = onRevoke;
+    if (onRevoke !== undefined) ledger.index(this);
   }
 
   get isAuthenticated(): boolean {
@@ -247,11 +302,15 @@ class Slot implements ConnectionSlot {
     if (this.#state !== UNAUTHENTICATED) return;
     this.#state = AUTHENTICATED;
     this.#ledger.unauthenticated--;
+    if (this.onRevoke !== undefined) this.#ledger.unindex(this);
   }
 
   [Symbol.dispose](): void {
     if (this.#state === RELEASED) return;
     this.#ledger.release(this.key, this.#state === UNAUTHENTICATED);
+    if (this.#state === UNAUTHENTICATED && this.onRevoke !== undefined) {
+      this.#ledger.unindex(this);
+    }
     this.#state = RELEASED;
   }
 }
@@ -277,21 +336,33 @@ function checkPositiveInteger(name: string, value: number): void {
  *    connections are open (nothing when the budget is off); at pressure 2 and
  *    3, every new connection is refused (every new connection is
  *    unauthenticated). Same mode as the unauthenticated budget;
- * 4. `connections_per_ip`: refused once `max` connections from the address
- *    are open;
- * 5. `connection_attempts_per_ip`: at most `max` connections from the
- *    address are admitted per window (sliding estimate of
- *    {@linkcode WindowCounterTable}). Only a connection that passed the
- *    earlier checks counts as an attempt, so a refused flood does not extend
- *    its own lockout and server-wide refusals never use up an address's
- *    budget.
+ * 4. `connection_attempts_per_ip`: at most `max` attempts from the address
+ *    per window (sliding estimate of {@linkcode WindowCounterTable}). Every
+ *    connection that passed checks 1 to 3 is an attempt, including one
+ *    refused by `connections_per_ip` (XEP-0205 counts attempts, not
+ *    successes): an address hammering at its open cap trips this limit. A
+ *    connection refused by this limit itself, a ban or a server-wide check
+ *    is not counted, so a refused flood does not extend its own lockout and
+ *    server-wide refusals never use up an address's budget; an address that
+ *    keeps retrying at its open cap is locked out until its window passes.
+ *    An enforced refusal here also revokes the address's unauthenticated
+ *    connections (unless `close_unauthenticated` is `false`): each one
+ *    admitted with {@linkcode AdmitOptions.onRevoke} has it called once, and
+ *    the refusal's `revoked` says how many. Report mode never revokes. When
+ *    both per-address limits refuse, the refusal names this one, since it
+ *    also closed the pending streams;
+ * 5. `connections_per_ip`: refused once `max` connections from the address
+ *    are open (a hit in report mode is listed before check 4's).
  *
  * **Cost.** A refusal is O(1): one `ipKey` (one small string), at most one
  * ban trie walk and hash lookup, two map lookups, and the refusal object.
- * No timer, no per-refusal state.
+ * No timer, no per-refusal state. Revoking is O(revoked connections) through
+ * a per-address index; no other connection is looked at.
  *
  * **Bounded state.** Open-connection counts are a `Map` keyed by address,
- * deleted at zero: bounded by open sockets. Attempts live in a
+ * deleted at zero: bounded by open sockets; so is the index of revocable
+ * (unauthenticated) connections per address, which a slot leaves when it
+ * authenticates, is released or is revoked. Attempts live in a
  * {@linkcode WindowCounterTable} of `maxTrackedAddresses` keys per distinct
  * `{ max, window }` limit (distinct limits come from the configuration's
  * classes, so a handful). Eviction drops the least recently seen address,
@@ -335,6 +406,19 @@ function checkPositiveInteger(name: string, value: number): void {
  * first.slot.authenticated(); // leaves the unauthenticated budget
  * first.slot[Symbol.dispose](); // the connection closed
  * assert.ok(guard.admit("192.0.2.1", limits).ok);
+ *
+ * // Too many attempts: the address's unauthenticated connections are revoked.
+ * const strict = {
+ *   ...limits,
+ *   connections_per_ip: { max: 10, mode: "enforce" },
+ *   connection_attempts_per_ip: { max: 1, window: 60_000, mode: "enforce" },
+ * } as const;
+ * const revoked: string[] = [];
+ * const pending = guard.admit("192.0.2.7", strict, { onRevoke: () => revoked.push("pending") });
+ * assert.ok(pending.ok);
+ * const flood = guard.admit("192.0.2.7", strict);
+ * assert.equal(!flood.ok && flood.revoked, 1);
+ * assert.deepEqual(revoked, ["pending"]);
  * ```
  */
 export class ConnectionGuard {
@@ -395,13 +479,14 @@ export class ConnectionGuard {
    *
    * @param ip The remote address, in any form `parseIp` accepts.
    * @param limits The effective limits for this address.
+   * @param options How to close this connection if it is revoked later.
    * @returns `{ ok: true, slot, reported }`, or `{ ok: false, limit, … }`:
    * close the socket without reading.
    * @throws {SyntaxError} If `ip` is not an IP address.
    * @throws {RangeError} If `connection_attempts_per_ip` has a `max` or
    * `window` that is not a positive integer.
    */
-  admit(ip: string, limits: ConnectionLimits): Admission {
+  admit(ip: string, limits: ConnectionLimits, options?: AdmitOptions): Admission {
     const key = ipKey(ip, this.#keyOptions);
     let reported = NO_HITS;
 
@@ -451,9 +536,12 @@ export class ConnectionGuard {
 
     const perIp = limits.connections_per_ip;
     const open = this.#ledger.open.get(key) ?? 0;
+    // Refused at its open cap only after the attempt is counted below: a
+    // connection refused there is still an attempt (XEP-0205 counts attempts).
+    let cappedAt: number | undefined;
     if (perIp.max !== null && open >= perIp.max) {
-      if (perIp.mode === "enforce") return this.#refuse("connections_per_ip", key, open, perIp.max);
-      reported = this.#report(reported, "connections_per_ip", key, open, perIp.max);
+      if (perIp.mode === "enforce") cappedAt = perIp.max;
+      else reported = this.#report(reported, "connections_per_ip", key, open, perIp.max);
     }
 
     const attempts = limits.connection_attempts_per_ip;
@@ -467,7 +555,16 @@ export class ConnectionGuard {
         const figure = table.count(key);
         const retryAfterMs = table.retryAfterMs(key);
         if (attempts.mode === "enforce") {
-          return this.#refuse("connection_attempts_per_ip", key, figure, entry.max, retryAfterMs);
+          const revoked = attempts.close_unauthenticated === false ? 0 : this.#revoke(key);
+          return this.#refuse(
+            "connection_attempts_per_ip",
+            key,
+            figure,
+            entry.max,
+            retryAfterMs,
+            undefined,
+            revoked,
+          );
         }
         reported = this.#report(
           reported,
@@ -480,11 +577,13 @@ export class ConnectionGuard {
       }
     }
 
+    if (cappedAt !== undefined) return this.#refuse("connections_per_ip", key, open, cappedAt);
+
     const ledger = this.#ledger;
     ledger.open.set(key, open + 1);
     ledger.openTotal++;
     ledger.unauthenticated++;
-    return { ok: true, slot: new Slot(ledger, key), reported };
+    return { ok: true, slot: new Slot(ledger, key, options?.onRevoke), reported };
   }
 
   /**
@@ -564,6 +663,17 @@ export class ConnectionGuard {
     };
   }
 
+  /** Revokes every revocable connection of `key`; returns how many. */
+  #revoke(key: string): number {
+    const revocable = this.#ledger.revocable;
+    const slots = revocable.get(key);
+    if (slots === undefined) return 0;
+    // Detached first: callbacks that dispose their slot find nothing to unindex.
+    revocable.delete(key);
+    for (const slot of slots) slot.onRevoke!();
+    return slots.size;
+  }
+
   #refuse(
     limit: ConnectionLimitName,
     key: string,
@@ -571,6 +681,7 @@ export class ConnectionGuard {
     max: number,
     retryAfterMs?: number,
     reason?: string,
+    revoked = 0,
   ): AdmissionRefused {
     const refusal: Mutable<AdmissionRefused> = {
       ok: false,
@@ -582,6 +693,7 @@ export class ConnectionGuard {
     };
     if (retryAfterMs !== undefined) refusal.retryAfterMs = retryAfterMs;
     if (reason !== undefined) refusal.reason = reason;
+    if (revoked > 0) refusal.revoked = revoked;
     this.#onLimit?.(refusal);
     return refusal;
   }

@@ -108,6 +108,12 @@ export interface LimitEvent {
   max: number;
   /** Milliseconds until a retry may succeed, when known. */
   retryAfterMs?: number;
+  /**
+   * Streams closed because of this event, when any were: the address's
+   * unauthenticated streams, closed when `connection_attempts_per_ip`
+   * refused it in enforce mode with `close_unauthenticated`.
+   */
+  closedStreams?: number;
 }
 
 /** Limiter state of one connection. */
@@ -136,6 +142,13 @@ export interface SessionLimitState {
   lastThrottleAt: number;
   /** Told when the session's limits change (after authentication, or a live update). */
   onChange: (() => void) | undefined;
+  /**
+   * Told, synchronously and at most once, to close the stream: it has not
+   * authenticated and its address was just refused for
+   * `connection_attempts_per_ip` (enforce mode, `close_unauthenticated`).
+   * The server sets it; it must not throw.
+   */
+  onRevoke: (() => void) | undefined;
 }
 
 /** The switches a session gives the engine to pause its reading. */
@@ -257,7 +270,10 @@ export class LimitEngine {
 
   /**
    * Decides whether a new connection may proceed (XEP-0205 §2.1, §2.2), before
-   * anything is read from it. Refusals are logged and emitted.
+   * anything is read from it. Refusals are logged and emitted. A refusal for
+   * `connection_attempts_per_ip` (enforce mode, `close_unauthenticated`) first
+   * calls `onRevoke` of the address's unauthenticated sessions, and its
+   * event counts them in `closedStreams`.
    *
    * @returns The connection's limiter state, or `undefined` to close it at once.
    */
@@ -265,13 +281,16 @@ export class LimitEngine {
     const facts: SessionFacts = { ip, connection, authenticated: false };
     const effective = this.#policy.resolve(facts);
     let slot: ConnectionSlot | undefined;
+    // Assigned once admitted; declared first so the revocation callback can reach it.
+    // deno-lint-ignore prefer-const
+    let state: SessionLimitState | undefined;
     if (!effective.exempt) {
       const admission = this.#connections.admit(ip, {
         connections_per_ip: effective.connections_per_ip,
         connection_attempts_per_ip: effective.connection_attempts_per_ip,
         unauthenticated_connections: this.#limits.unauthenticated_connections,
         mode: this.#limits.mode,
-      });
+      }, { onRevoke: () => state?.onRevoke?.() });
       if (!admission.ok) {
         this.#connectionHit(admission, effective);
         return undefined;
@@ -279,7 +298,7 @@ export class LimitEngine {
       for (const hit of admission.reported) this.#connectionHit(hit, effective);
       slot = admission.slot;
     }
-    const state: SessionLimitState = {
+    state = {
       facts,
       effective,
       slot,
@@ -292,6 +311,7 @@ export class LimitEngine {
       sharedAccount: undefined,
       lastThrottleAt: -Infinity,
       onChange: undefined,
+      onRevoke: undefined,
     };
     this.#sessions.add(state);
     return state;
@@ -794,6 +814,7 @@ export class LimitEngine {
       figure: hit.figure,
       max: hit.max,
       ...(hit.retryAfterMs !== undefined ? { retryAfterMs: hit.retryAfterMs } : {}),
+      ...(hit.revoked !== undefined ? { closedStreams: hit.revoked } : {}),
     });
   }
 
@@ -830,6 +851,7 @@ export class LimitEngine {
       figure: event.figure,
       max: event.max,
       retry_after_ms: event.retryAfterMs,
+      closed_streams: event.closedStreams,
     });
     this.#emit(event);
   }

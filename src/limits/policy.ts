@@ -20,6 +20,7 @@ import type {
   BandwidthLimit,
   ClassLimits,
   ClassMatch,
+  ConnectionAttemptsLimit,
   CountLimit,
   LimitMode,
   LimitsConfig,
@@ -65,8 +66,11 @@ export interface EffectiveLimits {
   readonly classes: readonly string[];
   /** Open connections from the session's IP (checked when a connection arrives). */
   readonly connections_per_ip: Readonly<CountLimit>;
-  /** New connections from the session's IP per window (checked when a connection arrives). */
-  readonly connection_attempts_per_ip: Readonly<WindowLimit>;
+  /**
+   * Connection attempts from the session's IP per window, also those refused
+   * by `connections_per_ip` (checked when a connection arrives).
+   */
+  readonly connection_attempts_per_ip: Readonly<ConnectionAttemptsLimit>;
   /** Failed authentications from the session's IP per window. */
   readonly auth_failures_per_ip: Readonly<WindowLimit>;
   /** Resources bound at once per account. */
@@ -102,7 +106,6 @@ export interface LimitPolicyOptions {
 }
 
 type WindowKey =
-  | "connection_attempts_per_ip"
   | "auth_failures_per_ip"
   | "distinct_recipients"
   | "presence_broadcasts";
@@ -115,7 +118,6 @@ type ScalarKey =
   | "offline_messages_per_account";
 
 const WINDOW_KEYS: readonly WindowKey[] = [
-  "connection_attempts_per_ip",
   "auth_failures_per_ip",
   "distinct_recipients",
   "presence_broadcasts",
@@ -284,7 +286,7 @@ function matches(matcher: Matcher, facts: SessionFacts): boolean {
 
 interface Draft {
   connections_per_ip: CountLimit;
-  connection_attempts_per_ip: WindowLimit;
+  connection_attempts_per_ip: ConnectionAttemptsLimit;
   auth_failures_per_ip: WindowLimit;
   resources_per_account: ScalarLimit;
   stanza_size: ScalarLimit;
@@ -462,6 +464,9 @@ export class LimitPolicy {
     if (limits.connections_per_ip !== undefined) {
       draft.connections_per_ip = limits.connections_per_ip;
     }
+    if (limits.connection_attempts_per_ip !== undefined) {
+      draft.connection_attempts_per_ip = limits.connection_attempts_per_ip;
+    }
     if (limits.bandwidth !== undefined) draft.bandwidth = limits.bandwidth;
     for (const key of WINDOW_KEYS) {
       const value = limits[key];
@@ -477,6 +482,7 @@ export class LimitPolicy {
 
   #exempt(draft: Draft): void {
     draft.connections_per_ip = { ...draft.connections_per_ip, max: null };
+    draft.connection_attempts_per_ip = { ...draft.connection_attempts_per_ip, max: null };
     draft.bandwidth = { ...draft.bandwidth, rate: null };
     for (const key of WINDOW_KEYS) draft[key] = { ...draft[key], max: null };
     for (const key of SCALAR_KEYS) draft[key] = { ...draft[key], max: null };

@@ -267,6 +267,14 @@ export class C2sSession {
     return this.#phase;
   }
 
+  /**
+   * Whether the server has answered the current stream header (reset when
+   * the stream restarts after STARTTLS or SASL).
+   */
+  get headerSent(): boolean {
+    return this.#headerSent;
+  }
+
   /** Whether SASL succeeded. */
   get authenticated(): boolean {
     return this.username !== undefined;
@@ -295,6 +303,18 @@ export class C2sSession {
     this.#parser.halt();
     this.transport.close();
     this.#finish(error);
+  }
+
+  /**
+   * Cuts the connection at once, writing nothing (no header, no stream
+   * error), as a connection refused at accept is cut, and reports the stream
+   * closed. Safe to call more than once.
+   */
+  abort(): void {
+    if (this.#phase === "closed") return;
+    this.#parser.halt();
+    this.transport.destroy();
+    this.#finish(undefined);
   }
 
   #finish(error: StreamError | undefined): void {

@@ -95,6 +95,34 @@ Deno.test("ServerMetrics counts limit events by limit, classes and mode, even wh
   assert.equal(metrics.snapshot().limits.hits[0]!.count, 2);
 });
 
+Deno.test("ServerMetrics counts the streams limit events closed, by limit", () => {
+  const { events, metrics } = fixture();
+  assert.deepEqual(metrics.snapshot().limits.closedStreams, { connection_attempts_per_ip: 0 });
+  const flood: LimitEvent = {
+    limit: "connection_attempts_per_ip",
+    mode: "enforce",
+    ip: "192.0.2.9",
+    classes: [],
+    figure: 30,
+    max: 30,
+    retryAfterMs: 2000,
+    closedStreams: 7,
+  };
+  events.emit("limit", flood);
+  events.emit("limit", { ...flood, closedStreams: 2 });
+  // Later refusals of the same flood close nothing more.
+  const { closedStreams: _, ...nothingClosed } = flood;
+  events.emit("limit", nothingClosed);
+  events.emit("limit", HIT);
+  const m = metrics.snapshot();
+  assert.deepEqual(m.limits.closedStreams, { connection_attempts_per_ip: 9 });
+  assert.equal(m.limits.hits.find((hit) => hit.limit === "connection_attempts_per_ip")?.count, 3);
+  assert.match(
+    metrics.text(),
+    /^xmppd_limit_closed_streams_total\{limit="connection_attempts_per_ip"\} 9$/m,
+  );
+});
+
 Deno.test("ServerMetrics keeps at most 512 hit series; the rest count as limit 'other'", () => {
   const { events, metrics } = fixture();
   for (let i = 0; i < 600; i++) events.emit("limit", { ...HIT, limit: `rule_${i}` });
@@ -171,6 +199,7 @@ Deno.test("formatMetrics() writes every family with HELP and TYPE, parseable and
     xmppd_sessions: "gauge",
     xmppd_sessions_authenticated: "gauge",
     xmppd_limit_hits_total: "counter",
+    xmppd_limit_closed_streams_total: "counter",
     xmppd_limit_tracked_sessions: "gauge",
     xmppd_limit_open_connections: "gauge",
     xmppd_limit_open_addresses: "gauge",
@@ -206,6 +235,10 @@ Deno.test("formatMetrics() writes every family with HELP and TYPE, parseable and
       mode: "enforce",
     }),
     1,
+  );
+  assert.equal(
+    value("xmppd_limit_closed_streams_total", { limit: "connection_attempts_per_ip" }),
+    0,
   );
   assert.equal(value("xmppd_limit_bans", { source: "static" }), 1);
   assert.equal(value("xmppd_limit_table_entries", { max: "600", window_seconds: "60" }), 2);

@@ -79,6 +79,41 @@ Deno.test("describeLimits() shows rules, classes with their overrides, and exemp
   assert.ok(rows.includes("exempt.jids = admin@localhost []"));
 });
 
+Deno.test("describeLimits() shows close_unauthenticated after the attempts limit, in its mode, for the base and each class", () => {
+  const limits = resolveConfig({
+    limits: {
+      connection_attempts_per_ip: { max: 20, mode: "report" },
+      classes: {
+        nat: {
+          match: { ips: ["192.0.2.0/24"] },
+          limits: { connection_attempts_per_ip: { close_unauthenticated: false, mode: "enforce" } },
+        },
+      },
+    },
+  }).limits;
+  const rows = describeLimits(limits).map((row) => `${row.key} = ${row.value} [${row.mode}]`);
+  const base = rows.indexOf("connection_attempts_per_ip = 20 per 1m [report]");
+  assert.ok(base >= 0, rows.join("\n"));
+  assert.equal(rows[base + 1], "connection_attempts_per_ip.close_unauthenticated = true [report]");
+  const inClass = rows.indexOf("classes.nat.connection_attempts_per_ip = 20 per 1m [enforce]");
+  assert.ok(inClass >= 0, rows.join("\n"));
+  assert.equal(
+    rows[inClass + 1],
+    "classes.nat.connection_attempts_per_ip.close_unauthenticated = false [enforce]",
+  );
+  // A class that does not override the attempts limit gets no row for it.
+  const other = resolveConfig({
+    limits: {
+      classes: {
+        office: { match: { ips: ["198.51.100.0/24"] }, limits: { connections_per_ip: 50 } },
+      },
+    },
+  }).limits;
+  assert.ok(
+    !describeLimits(other).some((row) => row.key.startsWith("classes.office.connection_attempts")),
+  );
+});
+
 Deno.test("describeRule() names action, kind, types, payloads, direction, target, rate and error", () => {
   const [deny, limit] = resolveConfig({
     limits: {

@@ -51,7 +51,12 @@ const EXPECTED_DEFAULTS: ServerConfig = {
     mode: "enforce",
     ipv6_prefix: 64,
     connections_per_ip: { max: 10, mode: "enforce" },
-    connection_attempts_per_ip: { max: 30, window: 60_000, mode: "enforce" },
+    connection_attempts_per_ip: {
+      max: 30,
+      window: 60_000,
+      close_unauthenticated: true,
+      mode: "enforce",
+    },
     unauthenticated_connections: 1000,
     pre_auth_stanza_size: 8192,
     pre_auth_max_elements: 32,
@@ -159,6 +164,7 @@ Deno.test("resolveConfig() converts every unit form to bytes, milliseconds and b
   assert.deepEqual(config.limits.connection_attempts_per_ip, {
     max: 30,
     window: 86_400_000,
+    close_unauthenticated: true,
     mode: "enforce",
   });
   assert.equal(config.limits.auth_failures_per_ip.window, 90_000);
@@ -353,6 +359,80 @@ Deno.test("connections_per_ip takes a number, { max, mode } or unlimited", () =>
     { limits: { connections_per_ip: { max: 5, window: "1m" } } },
     "limits.connections_per_ip.window",
     'limits.connections_per_ip.window: unknown key, expected one of "max", "mode"',
+  );
+});
+
+Deno.test("connection_attempts_per_ip takes close_unauthenticated, a boolean that defaults to true", () => {
+  function attempts(value: unknown, classValue?: unknown): unknown {
+    const limits = resolveConfig({
+      limits: {
+        connection_attempts_per_ip: value,
+        ...(classValue === undefined ? {} : {
+          classes: { c: { match: {}, limits: { connection_attempts_per_ip: classValue } } },
+        }),
+      },
+    }).limits;
+    return classValue === undefined
+      ? limits.connection_attempts_per_ip
+      : limits.classes.c!.limits.connection_attempts_per_ip;
+  }
+  assert.deepEqual(attempts({ max: 5 }), {
+    max: 5,
+    window: 60_000,
+    close_unauthenticated: true,
+    mode: "enforce",
+  });
+  assert.deepEqual(attempts({ close_unauthenticated: false, mode: "report" }), {
+    max: 30,
+    window: 60_000,
+    close_unauthenticated: false,
+    mode: "report",
+  });
+  assert.deepEqual(attempts("unlimited"), {
+    max: null,
+    window: 60_000,
+    close_unauthenticated: true,
+    mode: "enforce",
+  });
+  // A class inherits the base setting unless it writes its own.
+  assert.deepEqual(attempts({ close_unauthenticated: false }, { max: 100 }), {
+    max: 100,
+    window: 60_000,
+    close_unauthenticated: false,
+    mode: "enforce",
+  });
+  assert.deepEqual(attempts(undefined, { close_unauthenticated: false }), {
+    max: 30,
+    window: 60_000,
+    close_unauthenticated: false,
+    mode: "enforce",
+  });
+  assertInvalid(
+    { limits: { connection_attempts_per_ip: { close_unauthenticated: "yes" } } },
+    "limits.connection_attempts_per_ip.close_unauthenticated",
+    'limits.connection_attempts_per_ip.close_unauthenticated: expected true or false, got "yes"',
+  );
+  assertInvalid(
+    { limits: { connection_attempts_per_ip: { max: 30, close_unauthenticated: 1 } } },
+    "limits.connection_attempts_per_ip.close_unauthenticated",
+    "limits.connection_attempts_per_ip.close_unauthenticated: expected true or false, got 1",
+  );
+  assertInvalid(
+    {
+      limits: {
+        classes: {
+          c: { limits: { connection_attempts_per_ip: { close_unauthenticated: null } } },
+        },
+      },
+    },
+    "limits.classes.c.limits.connection_attempts_per_ip.close_unauthenticated",
+    "limits.classes.c.limits.connection_attempts_per_ip.close_unauthenticated: expected true or false, got null",
+  );
+  // Only connection_attempts_per_ip has it.
+  assertInvalid(
+    { limits: { auth_failures_per_ip: { close_unauthenticated: true } } },
+    "limits.auth_failures_per_ip.close_unauthenticated",
+    'limits.auth_failures_per_ip.close_unauthenticated: unknown key, expected one of "max", "window", "mode"',
   );
 });
 
@@ -634,7 +714,12 @@ Deno.test("classes keep their written order and check names, matches and overrid
   })).limits.classes.c!;
   const expected: ClassLimits = {
     connections_per_ip: { max: 50, mode: "enforce" },
-    connection_attempts_per_ip: { max: 100, window: 60_000, mode: "enforce" },
+    connection_attempts_per_ip: {
+      max: 100,
+      window: 60_000,
+      close_unauthenticated: true,
+      mode: "enforce",
+    },
     auth_failures_per_ip: { max: null, window: 300_000, mode: "enforce" },
     resources_per_account: 20,
     stanza_size: 524_288,

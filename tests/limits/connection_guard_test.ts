@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import type { CountLimit, LimitMode, WindowLimit } from "../../src/config/schema.ts";
+import type { CountLimit, LimitMode } from "../../src/config/schema.ts";
 import { resolveConfig } from "../../src/config/schema.ts";
 import { BanList } from "../../src/limits/ban_list.ts";
 import {
@@ -19,6 +19,7 @@ interface LimitsInput {
   attempts?: number | null;
   windowMs?: number;
   attemptsMode?: LimitMode;
+  closeUnauthenticated?: boolean;
   unauthenticated?: CountLimit | number | null;
   mode?: LimitMode;
 }
@@ -28,10 +29,13 @@ function limitsOf(input: LimitsInput = {}): ConnectionLimits {
     max: input.perIp === undefined ? 10 : input.perIp,
     mode: input.perIpMode ?? "enforce",
   };
-  const connection_attempts_per_ip: WindowLimit = {
+  const connection_attempts_per_ip: ConnectionLimits["connection_attempts_per_ip"] = {
     max: input.attempts === undefined ? 1000 : input.attempts,
     window: input.windowMs ?? 60_000,
     mode: input.attemptsMode ?? "enforce",
+    ...(input.closeUnauthenticated === undefined
+      ? {}
+      : { close_unauthenticated: input.closeUnauthenticated }),
   };
   const unauthenticated_connections = input.unauthenticated === undefined
     ? 1000
@@ -157,32 +161,211 @@ Deno.test("ConnectionGuard.admit() slides the attempts window exactly", () => {
   refused(guard.admit("192.0.2.1", limits));
 });
 
-Deno.test("ConnectionGuard.admit() does not count refused connections as attempts", () => {
+Deno.test("ConnectionGuard.admit() counts connections refused at the open cap as attempts, since XEP-0205 limits attempts, not successes", () => {
   const clock = new ManualClock();
-  const guard = new ConnectionGuard({ clock });
+  const hits: ConnectionLimitHit[] = [];
+  const guard = new ConnectionGuard({ clock, onLimit: (hit) => hits.push(hit) });
   const limits = limitsOf({ perIp: 1, attempts: 3, windowMs: 60_000 });
-  const slot = slotOf(guard.admit("192.0.2.1", limits));
-  // A flood against the open-connection limit uses up no attempts.
-  for (let i = 0; i < 500; i++) {
-    assert.equal(refused(guard.admit("192.0.2.1", limits)).limit, "connections_per_ip");
+  const revoked: string[] = [];
+  const pending = slotOf(guard.admit("192.0.2.1", limits, { onRevoke: () => revoked.push("p") }));
+  // Attempts 2 and 3 hit the open cap: refused, and counted.
+  for (let i = 0; i < 2; i++) {
+    assert.deepEqual({ ...refused(guard.admit("192.0.2.1", limits)) }, {
+      ok: false,
+      limit: "connections_per_ip",
+      key: "192.0.2.1",
+      figure: 1,
+      max: 1,
+      mode: "enforce",
+    });
   }
-  slot[Symbol.dispose]();
-  slotOf(guard.admit("192.0.2.1", limits))[Symbol.dispose]();
-  slotOf(guard.admit("192.0.2.1", limits))[Symbol.dispose]();
-  // A flood refused by the attempts limit does not extend its own lockout.
+  assert.deepEqual(revoked, []);
+  // Attempt 4 is over both limits: the refusal names the attempts limit,
+  // which closes the pending connection.
+  assert.deepEqual({ ...refused(guard.admit("192.0.2.1", limits)) }, {
+    ok: false,
+    limit: "connection_attempts_per_ip",
+    key: "192.0.2.1",
+    figure: 3,
+    max: 3,
+    mode: "enforce",
+    retryAfterMs: 60_001,
+    revoked: 1,
+  });
+  assert.deepEqual(revoked, ["p"]);
+  assert.deepEqual(hits.map((hit) => hit.limit), [
+    "connections_per_ip",
+    "connections_per_ip",
+    "connection_attempts_per_ip",
+  ]);
+  // A flood refused by the attempts limit does not extend its own lockout...
   for (let i = 0; i < 500; i++) {
     assert.equal(refused(guard.admit("192.0.2.1", limits)).figure, 3);
   }
+  // ...but the address stays locked out, its cap free or not, until the window passes.
+  pending[Symbol.dispose]();
+  assert.equal(refused(guard.admit("192.0.2.1", limits)).limit, "connection_attempts_per_ip");
   clock.advance(120_000);
   slotOf(guard.admit("192.0.2.1", limits))[Symbol.dispose]();
-  // A ban refuses before counting too.
+});
+
+Deno.test("ConnectionGuard.admit() counts no attempt for bans and server-wide refusals, so another address's load never uses up an address's budget", () => {
+  const clock = new ManualClock();
+  const limits = limitsOf({ perIp: 1, attempts: 3, windowMs: 60_000, unauthenticated: 1 });
+  // Banned: refused before counting.
   const bans = new BanList({ clock });
   const banned = new ConnectionGuard({ clock, bans });
   bans.ban("192.0.2.9", { durationMs: 1000 });
-  for (let i = 0; i < 10; i++) refused(banned.admit("192.0.2.9", limits));
+  for (let i = 0; i < 10; i++) {
+    assert.equal(refused(banned.admit("192.0.2.9", limits)).limit, "banned");
+  }
   clock.advance(1000);
   for (let i = 0; i < 3; i++) slotOf(banned.admit("192.0.2.9", limits))[Symbol.dispose]();
   assert.equal(refused(banned.admit("192.0.2.9", limits)).limit, "connection_attempts_per_ip");
+  // The unauthenticated budget and overload refuse before counting too.
+  const guard = new ConnectionGuard({ clock });
+  const other = slotOf(guard.admit("198.51.100.1", limits));
+  for (let i = 0; i < 10; i++) {
+    assert.equal(refused(guard.admit("192.0.2.1", limits)).limit, "unauthenticated_connections");
+  }
+  other[Symbol.dispose]();
+  guard.setPressure(2);
+  for (let i = 0; i < 10; i++) {
+    assert.equal(refused(guard.admit("192.0.2.1", limits)).limit, "overload");
+  }
+  guard.setPressure(0);
+  for (let i = 0; i < 3; i++) slotOf(guard.admit("192.0.2.1", limits))[Symbol.dispose]();
+  assert.equal(refused(guard.admit("192.0.2.1", limits)).limit, "connection_attempts_per_ip");
+});
+
+Deno.test("ConnectionGuard.admit() refused at the open cap still reports an attempts limit in report mode", () => {
+  const hits: ConnectionLimitHit[] = [];
+  const guard = new ConnectionGuard({ clock: new ManualClock(), onLimit: (hit) => hits.push(hit) });
+  const limits = limitsOf({ perIp: 1, attempts: 1, attemptsMode: "report" });
+  const revoked: string[] = [];
+  slotOf(guard.admit("192.0.2.1", limits, { onRevoke: () => revoked.push("p") }));
+  assert.equal(refused(guard.admit("192.0.2.1", limits)).limit, "connections_per_ip");
+  assert.deepEqual(hits.map((hit) => [hit.limit, hit.mode]), [
+    ["connection_attempts_per_ip", "report"],
+    ["connections_per_ip", "enforce"],
+  ]);
+  assert.deepEqual(revoked, []);
+});
+
+/** Admits a connection whose revocation is recorded in `revoked` under `name`. */
+function admitNamed(
+  guard: ConnectionGuard,
+  ip: string,
+  limits: ConnectionLimits,
+  name: string,
+  revoked: string[],
+): ConnectionSlot {
+  return slotOf(guard.admit(ip, limits, { onRevoke: () => revoked.push(name) }));
+}
+
+Deno.test("ConnectionGuard revokes only the refused address's unauthenticated connections", () => {
+  const clock = new ManualClock();
+  const hits: ConnectionLimitHit[] = [];
+  const guard = new ConnectionGuard({ clock, onLimit: (hit) => hits.push(hit) });
+  const limits = limitsOf({ perIp: 10, attempts: 4, closeUnauthenticated: true });
+  const revoked: string[] = [];
+  const a1 = admitNamed(guard, "192.0.2.1", limits, "a1", revoked);
+  const a2 = admitNamed(guard, "192.0.2.1", limits, "a2", revoked);
+  const user = admitNamed(guard, "192.0.2.1", limits, "user", revoked);
+  user.authenticated();
+  const gone = admitNamed(guard, "192.0.2.1", limits, "gone", revoked);
+  gone[Symbol.dispose]();
+  const other = admitNamed(guard, "192.0.2.2", limits, "other", revoked);
+  // Admitted without a callback: counted, never revoked.
+  const silent = slotOf(guard.admit("192.0.2.3", limits));
+
+  const refusal = refused(guard.admit("192.0.2.1", limits));
+  assert.deepEqual({ ...refusal }, {
+    ok: false,
+    limit: "connection_attempts_per_ip",
+    key: "192.0.2.1",
+    figure: 4,
+    max: 4,
+    mode: "enforce",
+    retryAfterMs: 60_001,
+    revoked: 2,
+  });
+  assert.equal(hits.at(-1), refusal);
+  assert.deepEqual(revoked.sort(), ["a1", "a2"]);
+  // Revoked slots stay counted until the connections close.
+  assert.equal(a1.isReleased, false);
+  assert.equal(guard.unauthenticated, 4);
+  // The next refusal finds nothing left to revoke.
+  assert.equal(refused(guard.admit("192.0.2.1", limits)).revoked, undefined);
+  assert.deepEqual(revoked.sort(), ["a1", "a2"]);
+  for (const slot of [a1, a2, user, other, silent]) slot[Symbol.dispose]();
+  const snapshot = guard.snapshot();
+  assert.equal(snapshot.unauthenticated, 0);
+  assert.equal(snapshot.openConnections, 0);
+});
+
+Deno.test("ConnectionGuard revocation callbacks may release their slot at once", () => {
+  const guard = new ConnectionGuard({ clock: new ManualClock() });
+  const limits = limitsOf({ perIp: null, attempts: 3 });
+  const slots: ConnectionSlot[] = [];
+  let calls = 0;
+  for (let i = 0; i < 3; i++) {
+    const index = i;
+    slots.push(slotOf(guard.admit("192.0.2.1", limits, {
+      onRevoke: () => {
+        calls++;
+        // Releasing during the revocation must not disturb the others.
+        slots[index]![Symbol.dispose]();
+        slots[(index + 1) % 3]![Symbol.dispose]();
+      },
+    })));
+  }
+  assert.equal(refused(guard.admit("192.0.2.1", limits)).revoked, 3);
+  assert.equal(calls, 3);
+  assert.ok(slots.every((slot) => slot.isReleased));
+  assert.equal(guard.unauthenticated, 0);
+  assert.equal(guard.snapshot().openConnections, 0);
+});
+
+Deno.test("ConnectionGuard revokes by address key: one IPv6 /64, IPv4-mapped with IPv4", () => {
+  const guard = new ConnectionGuard({ clock: new ManualClock() });
+  const limits = limitsOf({ perIp: null, attempts: 3 });
+  const revoked: string[] = [];
+  admitNamed(guard, "2001:db8:1:2::1", limits, "a", revoked);
+  admitNamed(guard, "2001:db8:1:2:ffff::9", limits, "b", revoked);
+  admitNamed(guard, "2001:db8:1:3::1", limits, "other-64", revoked);
+  admitNamed(guard, "192.0.2.1", limits, "v4", revoked);
+  admitNamed(guard, "2001:db8:1:2::3", limits, "c", revoked);
+  const refusal = refused(guard.admit("2001:db8:1:2::77", limits));
+  assert.equal(refusal.key, "2001:db8:1:2::/64");
+  assert.equal(refusal.revoked, 3);
+  assert.deepEqual(revoked.sort(), ["a", "b", "c"]);
+  admitNamed(guard, "::ffff:192.0.2.1", limits, "mapped", revoked);
+  admitNamed(guard, "192.0.2.1", limits, "v4-again", revoked);
+  assert.equal(refused(guard.admit("::FFFF:192.0.2.1", limits)).revoked, 3);
+  assert.deepEqual(revoked.slice(3).sort(), ["mapped", "v4", "v4-again"]);
+});
+
+Deno.test("ConnectionGuard revokes nothing in report mode, with close_unauthenticated false, or for other limits", () => {
+  const revoked: string[] = [];
+  const onLimit = (hit: ConnectionLimitHit) => assert.equal(hit.revoked, undefined);
+  // Report mode: admitted, reported, nothing revoked.
+  const report = new ConnectionGuard({ clock: new ManualClock(), onLimit });
+  const reportLimits = limitsOf({ perIp: null, attempts: 1, attemptsMode: "report" });
+  admitNamed(report, "192.0.2.1", reportLimits, "r1", revoked);
+  const reported = granted(report.admit("192.0.2.1", reportLimits));
+  assert.deepEqual(reported.reported.map((hit) => hit.limit), ["connection_attempts_per_ip"]);
+  // Switched off.
+  const off = new ConnectionGuard({ clock: new ManualClock(), onLimit });
+  const offLimits = limitsOf({ perIp: null, attempts: 1, closeUnauthenticated: false });
+  admitNamed(off, "192.0.2.1", offLimits, "o1", revoked);
+  assert.equal(refused(off.admit("192.0.2.1", offLimits)).limit, "connection_attempts_per_ip");
+  // connections_per_ip refuses without revoking.
+  const perIp = new ConnectionGuard({ clock: new ManualClock(), onLimit });
+  const perIpLimits = limitsOf({ perIp: 1, attempts: 5 });
+  admitNamed(perIp, "192.0.2.1", perIpLimits, "p1", revoked);
+  assert.equal(refused(perIp.admit("192.0.2.1", perIpLimits)).limit, "connections_per_ip");
+  assert.deepEqual(revoked, []);
 });
 
 Deno.test("ConnectionGuard.admit() keeps a server-wide budget of unauthenticated connections", () => {

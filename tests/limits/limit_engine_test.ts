@@ -104,6 +104,198 @@ Deno.test("connection_attempts_per_ip refuses within the window and admits after
   assert.equal(await refusedAtAccept(t.port), false);
 });
 
+const FLOOD_ERROR =
+  `<stream:error><policy-violation xmlns="${NS_STREAM_ERRORS}"/><text xmlns="${NS_STREAM_ERRORS}">` +
+  `Connection attempts from your address exceeded the limit</text></stream:error></stream:stream>`;
+
+/** SASL PLAIN on a stream already opened; resolves at <success/>. */
+async function authenticate(client: RawClient, user: string, password: string): Promise<void> {
+  await client.send(
+    `<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>${
+      btoa(`\0${user}\0${password}`)
+    }</auth>`,
+  );
+  await client.readUntil(/<success[^>]*\/>|<\/success>/);
+}
+
+Deno.test("connection_attempts_per_ip closes the flooding address's unauthenticated streams, not its users or other addresses", async () => {
+  const clock = new ManualClock();
+  await using t = await startTestServer(
+    limits({ connections_per_ip: 20, connection_attempts_per_ip: { max: 5, window: "1m" } }),
+    { timers: clock },
+  );
+  const seen = events(t);
+  // Five attempts from 127.0.0.1: a bound user, a stream past SASL but not
+  // bound, one that opened, one in the middle of SCRAM, one that sent nothing.
+  await using user = await RawClient.connectFrom(t.port, "127.0.0.1");
+  await user.loginPlain("alice", "alice-secret", "desk");
+  await using saslOnly = await RawClient.connectFrom(t.port, "127.0.0.1");
+  await saslOnly.open();
+  await authenticate(saslOnly, "bob", "bob-secret");
+  await using opened = await RawClient.connectFrom(t.port, "127.0.0.1");
+  await opened.open();
+  await using midSasl = await RawClient.connectFrom(t.port, "127.0.0.1");
+  await midSasl.open();
+  await midSasl.send(
+    `<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='SCRAM-SHA-256'>${
+      btoa("n,,n=bob,r=abcdefghijklmnop")
+    }</auth>`,
+  );
+  await midSasl.readUntil("</challenge>");
+  await using silent = await RawClient.connectFrom(t.port, "127.0.0.1");
+  // Another address's pending stream is not the flood's.
+  await using neighbour = await RawClient.connectFrom(t.port, "127.0.0.2");
+  await neighbour.open();
+  await waitFor(() => t.server.connectionCount === 6);
+
+  // The sixth attempt is refused at accept and takes the address's
+  // unauthenticated streams with it.
+  assert.equal(await refusedAtAccept(t.port), true);
+  assert.equal(await opened.readToEnd(), FLOOD_ERROR);
+  assert.equal(await midSasl.readToEnd(), FLOOD_ERROR);
+  // Its header was never answered: cut like a refused connection, not a byte.
+  assert.equal(await silent.readToEnd(), "");
+  await waitFor(() => t.server.connectionCount === 3);
+
+  await user.send("<iq type='get' id='p' to='localhost'><ping xmlns='urn:xmpp:ping'/></iq>");
+  assert.match(await user.readUntil("/>"), /type="result" id="p"/);
+  assert.equal(await saslOnly.bind("laptop"), "bob@localhost/laptop");
+  await authenticate(neighbour, "alice", "alice-secret");
+  assert.equal(await neighbour.bind("phone"), "alice@localhost/phone");
+
+  const attempts = seen.filter((event) => event.limit === "connection_attempts_per_ip");
+  assert.deepEqual(attempts, [{
+    limit: "connection_attempts_per_ip",
+    mode: "enforce",
+    ip: "127.0.0.1",
+    classes: [],
+    figure: 5,
+    max: 5,
+    retryAfterMs: 60_001,
+    closedStreams: 3,
+  }]);
+  assert.ok(
+    t.logs.some((line) =>
+      line.includes('"limit":"connection_attempts_per_ip"') && line.includes('"closed_streams":3')
+    ),
+  );
+  assert.match(
+    t.server.metrics(),
+    /^xmppd_limit_closed_streams_total\{limit="connection_attempts_per_ip"\} 3$/m,
+  );
+  assert.equal(t.server.stats.streamErrors["policy-violation"], 2);
+  // The next refusal finds nothing left to close.
+  assert.equal(await refusedAtAccept(t.port), true);
+  assert.equal(seen.at(-1)?.closedStreams, undefined);
+});
+
+Deno.test("an address flooding at its open cap trips connection_attempts_per_ip, closing its pending streams (bench S5 in miniature)", async () => {
+  const clock = new ManualClock();
+  await using t = await startTestServer(
+    limits({ connections_per_ip: 3, connection_attempts_per_ip: { max: 6, window: "1m" } }),
+    { timers: clock },
+  );
+  const seen = events(t);
+  // Attempt 1: a user of the address, authenticated and bound.
+  await using user = await RawClient.connect(t.port);
+  await user.loginPlain("alice", "alice-secret", "desk");
+  // The flood: each attempt sends a stream header, then nothing. Attempts 2
+  // and 3 fill the open cap and wait in negotiation.
+  await using first = await RawClient.connect(t.port);
+  await first.open();
+  await using second = await RawClient.connect(t.port);
+  await second.open();
+  // Attempts 4 to 6 are refused at the open cap, and counted.
+  for (let i = 0; i < 3; i++) assert.equal(await refusedAtAccept(t.port), true);
+  const atCap = {
+    limit: "connections_per_ip",
+    mode: "enforce",
+    ip: "127.0.0.1",
+    classes: [],
+    figure: 3,
+    max: 3,
+  };
+  assert.deepEqual(seen, [atCap, atCap, atCap]);
+  // Attempt 7 is over both limits: refused for attempts, and the flood's
+  // pending streams are closed with it; the user's stream stays.
+  assert.equal(await refusedAtAccept(t.port), true);
+  assert.equal(await first.readToEnd(), FLOOD_ERROR);
+  assert.equal(await second.readToEnd(), FLOOD_ERROR);
+  assert.deepEqual(seen.at(-1), {
+    limit: "connection_attempts_per_ip",
+    mode: "enforce",
+    ip: "127.0.0.1",
+    classes: [],
+    figure: 6,
+    max: 6,
+    retryAfterMs: 60_001,
+    closedStreams: 2,
+  });
+  await waitFor(() => t.server.connectionCount === 1);
+  await user.send("<iq type='get' id='p' to='localhost'><ping xmlns='urn:xmpp:ping'/></iq>");
+  assert.match(await user.readUntil("/>"), /type="result" id="p"/);
+  assert.match(
+    t.server.metrics(),
+    /^xmppd_limit_closed_streams_total\{limit="connection_attempts_per_ip"\} 2$/m,
+  );
+  // The cost: with its cap free again, the address stays locked out until
+  // the window has passed.
+  assert.equal(await refusedAtAccept(t.port), true);
+  assert.equal(seen.at(-1)?.limit, "connection_attempts_per_ip");
+  clock.advance(120_000);
+  assert.equal(await refusedAtAccept(t.port), false);
+});
+
+Deno.test("connection_attempts_per_ip in report mode closes nothing", async () => {
+  const clock = new ManualClock();
+  await using t = await startTestServer(
+    limits({
+      connections_per_ip: 20,
+      connection_attempts_per_ip: { max: 2, window: "1m", mode: "report" },
+    }),
+    { timers: clock },
+  );
+  const seen = events(t);
+  await using first = await RawClient.connect(t.port);
+  await first.open();
+  await using second = await RawClient.connect(t.port);
+  await second.open();
+  // Over the limit, reported, admitted; the pending streams carry on.
+  await using third = await RawClient.connect(t.port);
+  await third.open();
+  assert.deepEqual(seen.map((event) => [event.limit, event.mode, event.closedStreams]), [
+    ["connection_attempts_per_ip", "report", undefined],
+  ]);
+  await authenticate(first, "alice", "alice-secret");
+  await authenticate(second, "bob", "bob-secret");
+  assert.equal(t.server.connectionCount, 3);
+  assert.equal(t.server.stats.streamErrors["policy-violation"], undefined);
+});
+
+Deno.test("connection_attempts_per_ip with close_unauthenticated: false refuses and closes nothing else", async () => {
+  const clock = new ManualClock();
+  await using t = await startTestServer(
+    limits({
+      connections_per_ip: 20,
+      connection_attempts_per_ip: { max: 2, window: "1m", close_unauthenticated: false },
+    }),
+    { timers: clock },
+  );
+  const seen = events(t);
+  await using first = await RawClient.connect(t.port);
+  await first.open();
+  await using second = await RawClient.connect(t.port);
+  assert.equal(await refusedAtAccept(t.port), true);
+  assert.deepEqual(seen.map((event) => [event.limit, event.mode, event.closedStreams]), [
+    ["connection_attempts_per_ip", "enforce", undefined],
+  ]);
+  // Both stay: the opened one and the one whose header came after the refusal.
+  await second.open();
+  await authenticate(first, "alice", "alice-secret");
+  await authenticate(second, "bob", "bob-secret");
+  assert.equal(t.server.connectionCount, 2);
+});
+
 Deno.test("connections from another address are not limited by one address's flood", async () => {
   await using t = await startTestServer(limits({ connections_per_ip: 1 }));
   await using a = await RawClient.connect(t.port);

@@ -311,22 +311,45 @@ Deno.test("BOSH applies the stanza size limit to each stanza inside a body", asy
 
 Deno.test("BOSH counts session creations as connection attempts per address (HTTP 429)", async () => {
   await using t = await startServer({
-    limits: { connection_attempts_per_ip: { max: 2, window: "1m" } },
+    limits: { connection_attempts_per_ip: { max: 3, window: "1m" } },
   });
   const events: string[] = [];
-  t.server.events.on("limit", (event) => void events.push(`${event.limit} ${event.ip}`));
-  await new BoshPeer(t.bosh).create();
-  await new BoshPeer(t.bosh).create();
-  const third = await post(
+  t.server.events.on("limit", (event) => {
+    events.push(`${event.limit} ${event.ip} closed ${event.closedStreams}`);
+  });
+  const alice = new BoshPeer(t.bosh);
+  await alice.login("alice", "alice-secret", "web");
+  const first = new BoshPeer(t.bosh);
+  await first.create();
+  const second = new BoshPeer(t.bosh);
+  await second.create();
+  const fourth = await post(
     t.bosh,
     `<body rid='1' to='localhost' xmpp:version='1.0' ${NS} ${XBOSH}/>`,
   );
-  assert.deepEqual(third, {
+  assert.deepEqual(fourth, {
     status: 429,
     text: `<body ${BODY} type="terminate" condition="policy-violation"/>`,
   });
-  assert.deepEqual(events, ["connection_attempts_per_ip 127.0.0.1"]);
-  assert.equal(t.server.connectionCount, 2);
+  assert.deepEqual(events, ["connection_attempts_per_ip 127.0.0.1 closed 2"]);
+  // The address's sessions that had not authenticated went with the refusal
+  // (XEP-0206: remote-stream-error carrying the stream error); alice stays.
+  assert.equal(t.server.connectionCount, 1);
+  const revoked = {
+    status: 200,
+    text: `<body ${BODY} type="terminate" condition="remote-stream-error" ` +
+      `xmlns:stream="http://etherx.jabber.org/streams"><stream:error ` +
+      `xmlns:stream="http://etherx.jabber.org/streams"><policy-violation ` +
+      `xmlns="urn:ietf:params:xml:ns:xmpp-streams"/><text ` +
+      `xmlns="urn:ietf:params:xml:ns:xmpp-streams">Connection attempts from your address ` +
+      `exceeded the limit</text></stream:error></body>`,
+  };
+  assert.deepEqual(await first.send(), revoked);
+  assert.deepEqual(await second.send(), revoked);
+  const pong = await alice.send(
+    "<iq xmlns='jabber:client' type='get' id='p1' to='localhost'><ping xmlns='urn:xmpp:ping'/></iq>",
+  );
+  assert.match(pong.text, /<iq [^>]*type="result" id="p1"/);
 });
 
 Deno.test("a limit class with connection: [bosh] applies to BOSH and not to WebSocket", async () => {

@@ -246,6 +246,44 @@ Deno.test("WebSocket binding answers connection limits with HTTP 429 before the 
   assert.equal(t.server.connectionCount, 1);
 });
 
+Deno.test("WebSocket streams that have not authenticated close when their address floods connection attempts", async () => {
+  await using t = await startServer({
+    limits: { connections_per_ip: 20, connection_attempts_per_ip: { max: 4, window: "1m" } },
+  });
+  const closedStreams: (number | undefined)[] = [];
+  t.server.events.on("limit", (event) => void closedStreams.push(event.closedStreams));
+  await using user = await WsPeer.open(t.ws);
+  await user.login("alice", "alice-secret", "web");
+  await using opened = await WsPeer.open(t.ws);
+  opened.send(OPEN);
+  await opened.next();
+  await opened.next();
+  await using silent = await WsPeer.open(t.ws);
+  await using tcp = await RawClient.connect(t.port);
+  await tcp.open();
+  // The fifth attempt (a WebSocket upgrade) is refused with 429 and closes
+  // the address's unauthenticated streams over both transports.
+  assert.equal(await handshakeStatus(t.ws, "xmpp"), "HTTP/1.1 429 Too Many Requests");
+  assert.deepEqual(closedStreams, [3]);
+  assert.equal(
+    await opened.next(),
+    `<stream:error ${STREAMS}><policy-violation xmlns="urn:ietf:params:xml:ns:xmpp-streams"/>` +
+      `<text xmlns="urn:ietf:params:xml:ns:xmpp-streams">Connection attempts from your address ` +
+      `exceeded the limit</text></stream:error>`,
+  );
+  assert.equal(await opened.next(), CLOSE);
+  assert.equal((await opened.closed).code, 1000);
+  // No <open/> was answered: cut without a message.
+  assert.equal((await silent.closed).code, 1001);
+  await assert.rejects(() => silent.next(), /WebSocket closed/);
+  assert.match(await tcp.readToEnd(), /<policy-violation /);
+  user.send(
+    "<iq xmlns='jabber:client' type='get' id='p' to='localhost'><ping xmlns='urn:xmpp:ping'/></iq>",
+  );
+  assert.match(await user.next(), /type="result" id="p"/);
+  assert.equal(t.server.connectionCount, 1);
+});
+
 Deno.test("a limit class with connection: [websocket] applies to WebSocket and not to TCP", async () => {
   await using t = await startServer({
     limits: {
