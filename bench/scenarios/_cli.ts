@@ -121,7 +121,13 @@ export async function scenarioMain(
   Deno.exit();
 }
 
-async function loadKeyCache(path: string, cache: ScramKeyCache): Promise<void> {
+/**
+ * Fills `cache` from a key cache file written by an earlier run, if there is one.
+ *
+ * @param path The file.
+ * @param cache The cache to fill.
+ */
+export async function loadKeyCache(path: string, cache: ScramKeyCache): Promise<void> {
   let text: string;
   try {
     text = await Deno.readTextFile(path);

@@ -4,7 +4,10 @@
  * flood, one attack per phase: none (the baseline), small stanzas, large
  * stanzas (under the 256 KiB stanza limit), and one oversize stanza each
  * (an unterminated body streamed until the server cuts it or 64 MiB). Every
- * phase gets fresh attacker connections, which are dropped when it ends.
+ * phase gets fresh attacker connections in a process of their own
+ * (`s4_attackers.ts`, under `nice -n 10`: real attackers are remote, so their
+ * sending should not take the CPU this process measures latency with), which
+ * exits when the phase ends.
  * Reports the legitimate p99 per phase against the baseline p99, and the
  * server CPU per phase.
  *
@@ -31,6 +34,99 @@ export interface S4Options {
   attackers?: number;
   /** Seconds per phase. @default {5} */
   seconds?: number;
+  /** The SCRAM key cache file the attackers' process reads. */
+  keyCachePath?: string | undefined;
+}
+
+/** What the attackers' process reports at the end of its flood. */
+interface FloodResult {
+  bytes: number;
+  disconnected: number;
+}
+
+/** The attackers' process, logged in and waiting. */
+interface Attackers {
+  /** Starts the flood. */
+  go(): void;
+  /** Its result, once the flood is over and the process exited. */
+  finished: Promise<FloodResult>;
+}
+
+/**
+ * Starts the attackers in their own process (s4_attackers.ts) under `nice`,
+ * and resolves once they are logged in.
+ */
+async function startAttackers(
+  target: BenchTarget,
+  attack: Exclude<Attack, "none">,
+  options: { first: number; count: number; seconds: number; keyCachePath: string | undefined },
+): Promise<Attackers> {
+  const args = [
+    "-n",
+    "10",
+    Deno.execPath(),
+    "run",
+    "-A",
+    ATTACKERS_SCRIPT,
+    "--attack",
+    attack,
+    "--host",
+    target.host,
+    "--port",
+    `${target.port}`,
+    "--domain",
+    target.domain,
+    "--prefix",
+    target.prefix,
+    "--password",
+    target.password,
+    "--mechanism",
+    target.mechanism,
+    "--first",
+    `${options.first}`,
+    "--count",
+    `${options.count}`,
+    "--seconds",
+    `${options.seconds}`,
+    ...(options.keyCachePath === undefined ? [] : ["--key-cache", options.keyCachePath]),
+  ];
+  const child = new Deno.Command("nice", {
+    args,
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "inherit",
+  })
+    .spawn();
+  const lines = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let pending = "";
+  async function nextLine(): Promise<Record<string, unknown>> {
+    while (!pending.includes("\n")) {
+      const { value, done } = await lines.read();
+      if (done) throw new Error("Cannot run S4: the attackers' process ended early");
+      pending += value;
+    }
+    const at = pending.indexOf("\n");
+    const line = pending.slice(0, at);
+    pending = pending.slice(at + 1);
+    return JSON.parse(line) as Record<string, unknown>;
+  }
+  const ready = await nextLine();
+  if (ready.ready !== true) {
+    throw new Error(`Cannot run S4: attackers said ${JSON.stringify(ready)}`);
+  }
+  const stdin = child.stdin.getWriter();
+  return {
+    go() {
+      stdin.write(new TextEncoder().encode("go\n")).then(() => stdin.close(), () => {});
+    },
+    finished: (async () => {
+      const result = await nextLine();
+      lines.releaseLock();
+      await child.stdout.cancel().catch(() => {});
+      await child.status;
+      return { bytes: Number(result.bytes), disconnected: Number(result.disconnected) };
+    })(),
+  };
 }
 
 /** The attacks, in order (oversize last: it gets attackers disconnected). */
@@ -40,40 +136,7 @@ export const ATTACKS = ["none", "small", "large", "oversize"] as const;
 export type Attack = typeof ATTACKS[number];
 
 const BODY = "A legitimate chat line, sent at a human pace.";
-const OVERSIZE_LIMIT = 64 * 1024 * 1024;
-
-/** Floods one connection with `attack` until `until` (performance.now ms); returns bytes written. */
-async function flood(
-  conn: XmppConnection,
-  to: string,
-  attack: Exclude<Attack, "none">,
-  until: number,
-): Promise<number> {
-  let bytes = 0;
-  if (attack === "oversize") {
-    const open = `<message type='chat' to='${to}'><body>`;
-    conn.writeNow(open);
-    bytes += open.length;
-    const chunk = "A".repeat(64 * 1024);
-    while (!conn.closed && performance.now() < until && bytes < OVERSIZE_LIMIT) {
-      bytes += chunk.length;
-      if (!conn.writeNow(chunk)) await conn.drained(until - performance.now());
-    }
-    return bytes;
-  }
-  const one = attack === "small"
-    ? `<message type='chat' to='${to}'><body>x</body></message>`
-    : `<message type='chat' to='${to}'><body>${"B".repeat(200 * 1024)}</body></message>`;
-  const batch = attack === "small" ? one.repeat(100) : one;
-  while (!conn.closed && performance.now() < until) {
-    bytes += batch.length;
-    if (!conn.writeNow(batch)) await conn.drained(until - performance.now());
-    // Let reads and timers run between writes the kernel took at once.
-    else await new Promise((resolve) => setTimeout(resolve, 0));
-  }
-  return bytes;
-}
-
+const ATTACKERS_SCRIPT = new URL("./s4_attackers.ts", import.meta.url).pathname;
 /**
  * Runs S4.
  *
@@ -145,41 +208,30 @@ export async function runS4(
   try {
     await sleep(1000);
     for (const attack of ATTACKS) {
-      let attackConns: (XmppConnection | undefined)[] = [];
-      let attackJids: (string | undefined)[] = [];
-      if (attack !== "none") {
-        const opened = await openSessions(target, attackers, {
+      const attackersProcess = attack === "none"
+        ? undefined
+        : await startAttackers(target, attack, {
           first: pairs * 2 + 1,
-          pool: "attack",
-          concurrency: attackers,
+          count: attackers,
+          seconds,
+          keyCachePath: options.keyCachePath,
         });
-        attackConns = opened.connections;
-        attackJids = opened.jids;
-        for (const conn of attackConns) conn?.discardInput();
-      }
       latency.clear();
       lag.clear();
       received = 0;
       sent = 0;
       const cpu0 = probe.cpuMs();
       const t0 = performance.now();
-      const until = t0 + seconds * 1000;
       measuring = true;
-      const floods = attack === "none" ? [] : attackConns.map((conn, i) => {
-        const to = attackJids[(i + 1) % attackers];
-        return conn === undefined || to === undefined
-          ? Promise.resolve(0)
-          : flood(conn, to, attack, until);
-      });
+      attackersProcess?.go();
       await sleep(seconds * 1000);
-      const bytes = (await Promise.all(floods)).reduce((a, b) => a + b, 0);
+      const floodResult = await attackersProcess?.finished;
       // Messages sent in the window may still be in flight: wait a little for them.
       const drainUntil = performance.now() + 2000;
       while (received < sent && performance.now() < drainUntil) await sleep(20);
       measuring = false;
       const cpu1 = probe.cpuMs();
       const elapsed = performance.now() - t0;
-      const cut = attackConns.filter((c) => c !== undefined && c.closed).length;
       const summary = latency.summary();
       if (attack === "none") baselineP99 = summary.p99 ?? Number.NaN;
       phases.push({
@@ -192,10 +244,9 @@ export async function runS4(
         server_cpu_ms: round(cpu1 - cpu0, 0),
         server_cpu_pct: round(((cpu1 - cpu0) / elapsed) * 100, 0),
         loadgen_lag_p99_ms: lag.summary().p99,
-        attack_mib_sent: round(bytes / 1048576, 1),
-        attackers_disconnected: attack === "none" ? 0 : cut,
+        attack_mib_sent: round((floodResult?.bytes ?? 0) / 1048576, 1),
+        attackers_disconnected: floodResult?.disconnected ?? 0,
       });
-      for (const conn of attackConns) conn?.destroy();
       await sleep(1000);
     }
   } finally {
@@ -231,6 +282,7 @@ if (import.meta.main) {
         rate: cli.numbers.rate!,
         attackers: cli.numbers.attackers!,
         seconds: cli.numbers.seconds!,
+        keyCachePath: cli.keyCachePath,
       }),
   );
 }
