@@ -101,6 +101,7 @@ storage: { type: sqlite, path: ${database} }
 log: { level: warn }
 limits:
   stanza_size: 256KiB
+  offline_messages_per_account: 0
   bandwidth: { rate: ${bandwidth.rateKiB}KiB/s, burst: ${bandwidth.burstKiB}KiB }
 `;
 }
