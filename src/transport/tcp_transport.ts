@@ -200,7 +200,9 @@ export class TcpTransport implements Transport {
       (this.#held ??= []).push(data);
       return;
     }
-    if (this.#state !== OPEN) return;
+    // A socket destroyed by an error emits 'close' only later; writing to it
+    // meanwhile would build an ERR_STREAM_DESTROYED error per write.
+    if (this.#state !== OPEN || this.#socket.destroyed) return;
     if (!this.#corked) {
       this.#corked = true;
       this.#socket.cork();
