@@ -18,9 +18,14 @@
  * I/O only when it idles or every 61 scheduler ticks, and each immediate is
  * one tick. Rounds that chain immediates therefore starve every socket
  * (measured: reads held back 400-600 ms behind a flood's backlog of 10 ms
- * rounds). So once rounds have run for `ioPollEveryMs` without any read
- * arriving, the next round waits behind up to `ioPollHops` empty immediates
- * (a few microseconds each), and starts as soon as a read arrives.
+ * rounds). So once rounds have run for `ioPollEveryMs` since they started
+ * from idle or since the last poll, the next round waits behind up to
+ * `ioPollHops` empty immediates (a few microseconds each), and starts as soon
+ * as a connection without a backlog gets a read. Reads on backlogged
+ * connections do not count: a transport that resumes hands over chunks from
+ * its own buffer without any socket being polled, and under a flood those
+ * kept the polls from ever running (measured: legitimate messages waited up
+ * to 170 ms behind 20 flooding connections).
  *
  * Memory stays bounded: a queue holding more than `quantumBytes ×
  * maxQueuedQuanta` bytes pauses its transport, and resumes it once its
@@ -38,14 +43,14 @@ export interface FairInputOptions {
   /**
    * The most bytes processed for one connection per round; a positive integer.
    *
-   * @default {16384}
+   * @default {8192}
    */
   quantumBytes?: number;
   /**
    * A queue holding more than `quantumBytes × maxQueuedQuanta` bytes pauses its
    * transport until it is down to `quantumBytes`; an integer ≥ 1.
    *
-   * @default {4}
+   * @default {8}
    */
   maxQueuedQuanta?: number;
   /**
@@ -56,16 +61,17 @@ export interface FairInputOptions {
    */
   schedule?: (task: () => void) => void;
   /**
-   * Rounds running back to back for this many milliseconds without a read
-   * arriving are followed by an I/O poll (see `ioPollHops`); a finite
-   * number ≥ 0.
+   * Rounds running back to back for this many milliseconds (since they
+   * started from idle, or since the last poll) are followed by an I/O poll
+   * (see `ioPollHops`); a finite number ≥ 0.
    *
    * @default {1}
    */
   ioPollEveryMs?: number;
   /**
    * How many empty `schedule` hops an I/O poll may take before the next round
-   * runs anyway (it runs at once when a read arrives); 0 disables the polls.
+   * runs anyway (it runs at once when a connection without a backlog gets a
+   * read); 0 disables the polls.
    * Deno polls sockets at least every 61 hops.
    *
    * @default {64, or 0 with a custom `schedule`}
@@ -77,7 +83,7 @@ export interface FairInputOptions {
    * the queues whose backlog is new. A number > 0 (`Infinity`: rounds are
    * never cut).
    *
-   * @default {2, or Infinity with a custom `schedule`}
+   * @default {1, or Infinity with a custom `schedule`}
    */
   roundBudgetMs?: number;
   /**
@@ -118,12 +124,12 @@ export interface FairInputQueue extends Disposable {
   close(): void;
 }
 
-const DEFAULT_QUANTUM_BYTES = 16 * 1024;
-const DEFAULT_MAX_QUEUED_QUANTA = 4;
+const DEFAULT_QUANTUM_BYTES = 8 * 1024;
+const DEFAULT_MAX_QUEUED_QUANTA = 8;
 const DEFAULT_IO_POLL_EVERY_MS = 1;
 // Deno's tokio scheduler polls the I/O driver at least every 61 ticks.
 const DEFAULT_IO_POLL_HOPS = 64;
-const DEFAULT_ROUND_BUDGET_MS = 2;
+const DEFAULT_ROUND_BUDGET_MS = 1;
 
 function scheduleImmediate(task: () => void): void {
   setImmediate(task);
@@ -140,9 +146,11 @@ class Scheduler {
   readonly clock: Clock;
   readonly pollEveryMs: number;
   readonly pollHops: number;
-  /** Whether a chunk arrived since the rounds' clock last started. */
+  /** Whether a queue without a backlog got a chunk during the current I/O poll. */
   ioSeen = false;
-  /** When rounds last saw a read arrive or finished an I/O poll. */
+  /** Whether the latest chunk arrived with nothing waiting anywhere (the event loop was idle). */
+  fromIdle = false;
+  /** When rounds started from idle or last finished an I/O poll. */
   ioAt: number;
   /** Empty hops taken by the current I/O poll. */
   hops = 0;
@@ -188,11 +196,12 @@ class Scheduler {
       this.scheduled = true;
       if (this.pollHops > 0) {
         const now = this.clock.now();
-        if (this.ioSeen) {
-          this.ioSeen = false;
+        if (this.fromIdle) {
+          this.fromIdle = false;
           this.ioAt = now;
         } else if (now - this.ioAt >= this.pollEveryMs) {
           this.hops = 0;
+          this.ioSeen = false;
           this.schedule(this.runPoll);
           return;
         }
@@ -201,7 +210,10 @@ class Scheduler {
     }
   }
 
-  /** One empty hop of an I/O poll: the round runs once a read arrived or the hops are spent. */
+  /**
+   * One empty hop of an I/O poll: the round runs once a connection without a
+   * backlog got a read (so sockets were polled) or the hops are spent.
+   */
   poll(): void {
     if (this.ioSeen || ++this.hops >= this.pollHops) {
       this.ioSeen = false;
@@ -355,9 +367,15 @@ class Queue implements FairInputQueue {
     const size = chunk.byteLength;
     if (this.#closed || size === 0) return;
     const scheduler = this.#scheduler;
-    scheduler.ioSeen = true;
-    if (scheduler.running || scheduler.waiting() > 0) return this.#enqueue(chunk);
+    if (scheduler.running || scheduler.waiting() > 0) {
+      // Only a read on a connection without a backlog shows that sockets were
+      // polled: chunks for backlogged connections also come from a transport's
+      // own buffer when it resumes.
+      if (!this.inRing) scheduler.ioSeen = true;
+      return this.#enqueue(chunk);
+    }
     // Idle: nothing waits anywhere, so this connection's first quantum runs now.
+    scheduler.fromIdle = true;
     const quantum = scheduler.quantum;
     scheduler.running = true;
     try {
