@@ -523,3 +523,26 @@ Deno.test("FairInput lets socket reads in while a backlog takes many rounds (rea
     await new Promise((resolve) => server.close(resolve));
   }
 });
+
+Deno.test("FairInput still polls for I/O while backlogged connections keep handing over chunks", () => {
+  const clock = new ManualClock();
+  const schedule = new ManualSchedule();
+  const fair = fairInput(schedule, { clock, ioPollEveryMs: 1, ioPollHops: 3, quantumBytes: 4 });
+  const log: string[] = [];
+  const decoder = new TextDecoder();
+  const encoder = new TextEncoder();
+  const flood = fair.register((chunk) => {
+    log.push(decoder.decode(chunk));
+    clock.advance(1); // each quantum costs 1 ms
+  });
+  flood.push(encoder.encode("aaaabbbbcccc")); // "aaaa" at once, 1 ms
+  schedule.runOne(); // started from idle: no poll before the first round
+  assert.deepEqual(log, ["aaaa", "bbbb"]);
+  // A transport resuming hands over buffered bytes: not a sign that sockets were polled.
+  flood.push(encoder.encode("dddd"));
+  schedule.runOne();
+  schedule.runOne();
+  assert.deepEqual(log, ["aaaa", "bbbb"], "two empty hops, no round");
+  schedule.runOne();
+  assert.deepEqual(log, ["aaaa", "bbbb", "cccc"], "the round after the third hop");
+});
