@@ -45,6 +45,12 @@ const CLOSED = 3;
 type State = typeof OPEN | typeof UPGRADING | typeof CLOSING | typeof CLOSED;
 
 const EMPTY = new Uint8Array(0);
+/**
+ * Held writes beyond this length (UTF-16 units or bytes) go out at once
+ * rather than at the end of the turn, so that the one string they become stays
+ * far below the engine's maximum string length.
+ */
+const MAX_HELD = 256 * 1024;
 const MAPPED_IPV4_PREFIX = "::ffff:";
 
 // Writes made in one turn of the event loop go out together: the first write
@@ -220,6 +226,7 @@ export class TcpTransport implements Transport {
       this.#pendingLength += data.byteLength;
       this.#pendingText = false;
     }
+    if (this.#pendingLength > MAX_HELD) this.flush();
   }
 
   /** Sends writes coalesced so far now, instead of at the end of this turn. */

@@ -201,6 +201,20 @@ Deno.test("TcpTransport keeps the order of text and bytes written in one turn", 
   await recorder.closed.promise;
 });
 
+Deno.test("TcpTransport sends a large turn of writes intact and in order", async () => {
+  const { listener, next } = await serve();
+  await using _ = listener;
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port: listener.addr.port });
+  const transport = await next();
+  const recorder = new Recorder(transport);
+  const parts = Array.from({ length: 40 }, (_, i) => `<m n="${i}">${"x".repeat(20_000)}</m>`);
+  for (const part of parts) transport.write(part);
+  transport.write("<end/>");
+  assert.equal(await readUntil(conn, "<end/>"), parts.join("") + "<end/>");
+  conn.close();
+  await recorder.closed.promise;
+});
+
 Deno.test("TcpTransport.destroy() drops the writes of this turn", async () => {
   const { listener, next } = await serve();
   await using _ = listener;
