@@ -42,8 +42,12 @@ export const LIMITED: Bandwidth = { rateKiB: 64, burstKiB: 256 };
  */
 export const THROUGHPUT: Bandwidth = { rateKiB: 4096, burstKiB: 16384 };
 
-/** Where the runner keeps configs, data and logs between runs. */
-export const WORK_DIR = "/tmp/xmppd-bench";
+/**
+ * Where the runner keeps configs, data and logs between runs
+ * (`XMPPD_BENCH_DIR` overrides it, so that runs from several work trees at
+ * once do not overwrite each other's server config and profiles).
+ */
+export const WORK_DIR = Deno.env.get("XMPPD_BENCH_DIR") ?? "/tmp/xmppd-bench";
 
 /**
  * A TCP port that was free on 127.0.0.1 a moment ago.

@@ -129,6 +129,18 @@ export function outboundVerdict(stanza: Element): "drop" | StanzaError {
   });
 }
 
+/**
+ * The username of a session's account on `domain`: the bound JID's localpart
+ * (the same string every time), else read from its bare JID.
+ */
+function ownUsername(session: ImSession, domain: string): string | undefined {
+  const jid = session.jid;
+  if (jid !== undefined && jid.domain === domain && jid.bare().toString() === session.bareKey) {
+    return jid.local;
+  }
+  return localUsername(session.bareKey, domain);
+}
+
 /** Options of {@linkcode Blocklists}. */
 export interface BlocklistsOptions {
   /**
@@ -411,13 +423,20 @@ export class Blocking<S extends ImSession> {
    */
   inboundNow(owner: string, stanza: Element): BlockVerdict | undefined {
     const username = localUsername(owner, this.#context.domain);
+    if (username === undefined) return "deliver";
+    return this.#inboundNow(username, owner, stanza);
+  }
+
+  #inboundNow(username: string, owner: string, stanza: Element): BlockVerdict | undefined {
+    const blocked = this.lists.cached(username);
+    // Most accounts block no one: then the sender needs no look at all.
+    if (blocked !== undefined && blocked.size === 0) return "deliver";
     const from = Jid.tryParse(stanza.attrs.from ?? "");
-    if (username === undefined || from === undefined) return "deliver";
+    if (from === undefined) return "deliver";
     // An account never blocks itself out of its own traffic.
-    if (from.local !== undefined && from.local + "@" + from.domain === owner) return "deliver";
-    const blocked = this.lists.blocks(username, from);
+    if (from.local !== undefined && from.bare().toString() === owner) return "deliver";
     if (blocked === undefined) return undefined;
-    return blocked ? inboundVerdict(stanza) : "deliver";
+    return blocklistMatches(blocked, from) ? inboundVerdict(stanza) : "deliver";
   }
 
   /**
@@ -482,15 +501,16 @@ export class Blocking<S extends ImSession> {
     const target = Jid.tryParse(to);
     if (target === undefined) return "deliver";
     const domain = this.#context.domain;
-    const own = localUsername(session.bareKey, domain);
+    const own = ownUsername(session, domain);
     if (own === undefined) return "deliver";
-    const targetBare = target.local === undefined ? undefined : target.local + "@" + target.domain;
+    const targetBare = target.local === undefined ? undefined : target.bare().toString();
     if (targetBare === session.bareKey) return "deliver";
     const outbound = this.lists.blocks(own, target);
     if (outbound === undefined) return undefined;
     if (outbound) return outboundVerdict(stanza);
     if (targetBare === undefined || target.domain !== domain) return "deliver";
-    return this.inboundNow(targetBare, stanza);
+    // A bare JID on the served domain: its localpart is the account's username.
+    return this.#inboundNow(target.local!, targetBare, stanza);
   }
 
   async #verdict(session: S, stanza: Element): Promise<BlockVerdict> {

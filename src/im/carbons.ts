@@ -227,10 +227,14 @@ export class Carbons<S extends ImSession> {
    * @returns How many copies were sent.
    */
   sent(sender: S, message: Element): number {
-    if (this.#private.has(message) || !carbonEligible(message, "sent")) return 0;
+    if (this.#private.has(message)) return 0;
+    // The message is looked at only once a resource would get a copy.
+    let eligible: boolean | undefined;
     let count = 0;
     for (const session of this.#sessions.resources(sender.bareKey)) {
       if (session === sender || !this.#enabled.has(session)) continue;
+      eligible ??= carbonEligible(message, "sent");
+      if (!eligible) return 0;
       session.send(carbonCopy(message, "sent", session.bareKey + "/" + session.resourceKey));
       count++;
     }
@@ -247,13 +251,19 @@ export class Carbons<S extends ImSession> {
    * @returns How many copies were sent.
    */
   received(message: Element, recipient: string, deliveredTo: Iterable<S>): number {
-    if (this.#private.has(message) || !carbonEligible(message, "received")) return 0;
-    const skip = new Set(deliveredTo);
-    // Nothing was delivered (no resource online): nothing to copy either.
-    if (skip.size === 0) return 0;
+    if (this.#private.has(message)) return 0;
+    // Most accounts have no carbons-enabled resource: then nothing else is looked at.
+    let skip: Set<S> | undefined;
+    let eligible: boolean | undefined;
     let count = 0;
     for (const session of this.#sessions.resources(recipient)) {
-      if (skip.has(session) || !this.#enabled.has(session)) continue;
+      if (!this.#enabled.has(session)) continue;
+      skip ??= new Set(deliveredTo);
+      // Nothing was delivered (no resource online): nothing to copy either.
+      if (skip.size === 0) return 0;
+      if (skip.has(session)) continue;
+      eligible ??= carbonEligible(message, "received");
+      if (!eligible) return 0;
       session.send(carbonCopy(message, "received", session.bareKey + "/" + session.resourceKey));
       count++;
     }

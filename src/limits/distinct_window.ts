@@ -118,13 +118,15 @@ export class DistinctWindow {
    * already counted or there is room for one more, and counts it.
    *
    * @param recipientKey The recipient, normalised by the caller.
+   * @param now The time the stanza counts at, when the caller has read the
+   * clock already (e.g. once for every stanza of one read). Default: the clock's.
    * @returns `{ allowed: true }`, or `{ allowed: false, retryAfterMs }` with
    * the whole milliseconds until the oldest recipient ages out (`Infinity`
    * when `max` is 0).
    */
-  check(recipientKey: string): DistinctCheck {
+  check(recipientKey: string, now?: number): DistinctCheck {
     if (this.#max === 0) return { allowed: false, retryAfterMs: Infinity };
-    const now = this.#clock.now();
+    now ??= this.#clock.now();
     const seen = this.#seen ??= new Map();
     const last = seen.get(recipientKey);
     if (last !== undefined) {

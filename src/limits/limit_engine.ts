@@ -136,6 +136,11 @@ export interface SessionLimitState {
   karma: Karma | undefined;
   /** The connection's share of parse time, once input is connected. */
   input: FairInputQueue | undefined;
+  /**
+   * While a chunk of input is parsed: when it was handed to the parser. Every
+   * stanza in it counts at that time, so the clock is read once per chunk.
+   */
+  chunkAt: number | undefined;
   /** The account whose shared bandwidth bucket this session holds. */
   sharedAccount: string | undefined;
   /** When the last bandwidth event was recorded (one per second at most). */
@@ -308,6 +313,7 @@ export class LimitEngine {
       unknownCounters: undefined,
       karma: undefined,
       input: undefined,
+      chunkAt: undefined,
       sharedAccount: undefined,
       lastThrottleAt: -Infinity,
       onChange: undefined,
@@ -353,7 +359,14 @@ export class LimitEngine {
     });
     karma.attach(handles.karma);
     state.karma = karma;
-    state.input = this.#fair.register(process, handles.fair);
+    state.input = this.#fair.register((bytes) => {
+      state.chunkAt = this.#timers.now();
+      try {
+        process(bytes);
+      } finally {
+        state.chunkAt = undefined;
+      }
+    }, handles.fair);
   }
 
   /** Bytes read from a session's connection, before parsing. */
@@ -650,7 +663,7 @@ export class LimitEngine {
     const limit = state.effective.distinct_recipients;
     if (limit.max === null) return undefined;
     state.recipients ??= new DistinctWindow(limit.max, limit.window, { clock: this.#timers });
-    const check = state.recipients.check(recipient);
+    const check = state.recipients.check(recipient, state.chunkAt);
     if (check.allowed) return undefined;
     if (
       !this.#hit(

@@ -217,7 +217,9 @@ export class Router<S extends RoutableSession> {
       if (to.resource !== undefined) return this.#bounce(sender, stanza, unavailable());
       return this.#toHost(sender, stanza);
     }
-    const bare = to.local + "@" + to.domain;
+    // The parsed JID's own bare string: a recently parsed JID comes back with
+    // it (and its hash) already computed.
+    const bare = to.bare().toString();
     if (to.resource === undefined) return this.#toBare(sender, stanza, bare, to.local);
     return this.#toFull(sender, stanza, bare, to.resource, to.local);
   }

@@ -45,10 +45,16 @@ const CLOSED = 3;
 type State = typeof OPEN | typeof UPGRADING | typeof CLOSING | typeof CLOSED;
 
 const EMPTY = new Uint8Array(0);
+/**
+ * Held writes beyond this length (UTF-16 units or bytes) go out at once
+ * rather than at the end of the turn, so that the one string they become stays
+ * far below the engine's maximum string length.
+ */
+const MAX_HELD = 256 * 1024;
 const MAPPED_IPV4_PREFIX = "::ffff:";
 
 // Writes made in one turn of the event loop go out together: the first write
-// corks the socket and one shared microtask uncorks every corked transport.
+// queues the transport and one shared microtask flushes every queued one.
 let corked: TcpTransport[] = [];
 let uncorkScheduled = false;
 
@@ -111,6 +117,11 @@ export class TcpTransport implements Transport {
   #state: State = OPEN;
   #paused = false;
   #corked = false;
+  // Writes held until the end of the turn, their length (UTF-16 units for text,
+  // as the socket counts them) and whether they are all text.
+  #pending: (string | Uint8Array)[] = [];
+  #pendingLength = 0;
+  #pendingText = true;
   #error: Error | undefined;
   #upgrade: PromiseWithResolvers<void> | undefined;
   #held: (string | Uint8Array)[] | undefined;
@@ -167,7 +178,7 @@ export class TcpTransport implements Transport {
 
   /** Bytes written but not yet taken by the operating system (plaintext bytes under TLS). */
   get bufferedBytes(): number {
-    return this.#socket.writableLength;
+    return this.#socket.writableLength + this.#pendingLength;
   }
 
   /**
@@ -205,21 +216,47 @@ export class TcpTransport implements Transport {
     if (this.#state !== OPEN || this.#socket.destroyed) return;
     if (!this.#corked) {
       this.#corked = true;
-      this.#socket.cork();
       corked.push(this);
       if (!uncorkScheduled) {
         uncorkScheduled = true;
         queueMicrotask(uncorkAll);
       }
     }
-    this.#socket.write(data);
+    this.#pending.push(data);
+    if (typeof data === "string") this.#pendingLength += data.length;
+    else {
+      this.#pendingLength += data.byteLength;
+      this.#pendingText = false;
+    }
+    if (this.#pendingLength > MAX_HELD) this.flush();
   }
 
   /** Sends writes coalesced so far now, instead of at the end of this turn. */
   flush(): void {
     if (!this.#corked) return;
     this.#corked = false;
-    this.#socket.uncork();
+    const pending = this.#pending;
+    const socket = this.#socket;
+    if (pending.length === 1) socket.write(pending[0]!);
+    else if (this.#pendingText) {
+      // One string written once costs far less than a writev of many, each
+      // converted on its own. Concatenating (not joining) leaves flattening the
+      // stanzas' texts to the write, which does it once.
+      let text = pending[0] as string;
+      for (let i = 1; i < pending.length; i++) text += pending[i] as string;
+      socket.write(text);
+    } else {
+      socket.cork();
+      for (const data of pending) socket.write(data);
+      socket.uncork();
+    }
+    this.#dropPending();
+  }
+
+  #dropPending(): void {
+    this.#pending.length = 0;
+    this.#pendingLength = 0;
+    this.#pendingText = true;
   }
 
   /** Stops reading; the peer's sends back up into its own buffers. Idempotent. */
@@ -307,6 +344,8 @@ export class TcpTransport implements Transport {
   /** Closes at once, dropping pending writes. */
   destroy(): void {
     if (this.#state === CLOSED) return;
+    this.#corked = false;
+    this.#dropPending();
     this.#socket.destroy();
   }
 
@@ -348,6 +387,7 @@ export class TcpTransport implements Transport {
     if (this.#state === CLOSED) return;
     this.#state = CLOSED;
     this.#corked = false;
+    this.#dropPending();
     this.#held = undefined;
     if (this.#closeTimer !== undefined) this.#timers.clear(this.#closeTimer);
     this.#closeTimer = undefined;

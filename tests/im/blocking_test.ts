@@ -341,6 +341,36 @@ Deno.test("Blocking.filter() answers a blocked sender as if the account were off
   assert.equal(await blocking.eitherBlocks("romeo@x", "nurse@x"), false);
 });
 
+Deno.test("Blocking.filter() decides at once once both lists are read, whatever the recipient's form", async () => {
+  const { store, sessions, blocking } = setup();
+  using _store = store;
+  await store.block("nurse", ["romeo@x/orchard"]);
+  const juliet = sessions.add("juliet@x/balcony");
+  const romeo = sessions.add("romeo@x/orchard");
+  const forward = () => assert.fail("decided at once");
+  // A list not read yet: unknown without the store.
+  assert.equal(
+    blocking.inboundNow("romeo@x", el("message", { from: "juliet@x/balcony" })),
+    undefined,
+  );
+  await blocking.lists.get("juliet");
+  await blocking.lists.get("romeo");
+  await blocking.lists.get("nurse");
+  // Both lists empty: through, whatever the recipient's resource or case.
+  for (const to of ["romeo@x", "Romeo@X/garden", "romeo@x/orchard"]) {
+    const message = el("message", { from: "juliet@x/balcony", to, type: "chat" });
+    assert.equal(blocking.filter(juliet, message, forward), false);
+  }
+  // The nurse blocks one of romeo's resources, not his others.
+  const toNurse = (from: string) => el("message", { from, to: "nurse@x", type: "chat", id: "n" });
+  assert.equal(blocking.filter(romeo, toNurse("romeo@x/orchard"), forward), true);
+  assert.equal(romeo.take().length, 1);
+  assert.equal(blocking.inboundNow("nurse@x", toNurse("romeo@x/garden")), "deliver");
+  assert.equal(blocking.inboundNow("nurse@x", toNurse("Romeo@x/orchard")) !== "deliver", true);
+  // An account's own traffic is never blocked.
+  assert.equal(blocking.inboundNow("romeo@x", toNurse("romeo@x/orchard")), "deliver");
+});
+
 Deno.test("Blocking.filter() holds stanzas while a blocklist is read, then forwards them in order", async () => {
   const { store, sessions, blocking } = setup();
   using _store = store;

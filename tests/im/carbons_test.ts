@@ -145,6 +145,27 @@ Deno.test("Carbons.received() skips the resources that got the original, and off
   assert.equal(carbons.received(got, "romeo@x", [garden, home]), 0);
 });
 
+Deno.test("Carbons copy nothing without an enabled resource, and no ineligible message", () => {
+  const { sessions, carbons } = setup();
+  const garden = sessions.add("romeo@x/garden");
+  const home = sessions.add("romeo@x/home");
+  const chat = message(
+    { from: "juliet@x/balcony", to: "romeo@x/garden", type: "chat" },
+    el("body", {}, "Wherefore art thou"),
+  );
+  assert.equal(carbons.received(chat, "romeo@x", [garden]), 0);
+  assert.equal(carbons.sent(garden, chat), 0);
+  carbons.enable(home);
+  const groupchat = message({ from: "juliet@x/balcony", to: "romeo@x/garden", type: "groupchat" });
+  assert.equal(carbons.received(groupchat, "romeo@x", [garden]), 0);
+  assert.equal(carbons.sent(garden, groupchat), 0);
+  assert.deepEqual(home.take(), []);
+  assert.equal(carbons.received(chat, "romeo@x", [garden]), 1);
+  assert.equal(carbons.sent(garden, chat), 1);
+  assert.equal(home.take().length, 2);
+  assert.deepEqual(garden.take(), []);
+});
+
 Deno.test("Carbons.strip() removes <private/> so that neither side copies the message", () => {
   const { sessions, carbons } = setup();
   const garden = sessions.add("romeo@x/garden");

@@ -123,3 +123,40 @@ Deno.test("Jid parts are read-only", () => {
     jid.local = "romeo";
   }, TypeError);
 });
+
+Deno.test("Jid.parse() hands back the JID it parsed recently for the same text", () => {
+  const first = Jid.parse("Nurse@Capulet.Example/Garden");
+  const again = Jid.parse("Nurse@Capulet.Example/Garden");
+  assert.equal(again, first);
+  // The bare string is computed once and shared, too.
+  assert.equal(again.bare().toString(), "nurse@capulet.example");
+  assert.equal(again.bare(), first.bare());
+  // Same address, different text: its own entry, equal but not the same object.
+  const canonical = Jid.parse("nurse@capulet.example/Garden");
+  assert.ok(canonical.equals(first));
+  assert.notEqual(canonical, first);
+});
+
+Deno.test("Jid.parse() stays correct while thousands of distinct JIDs rotate the cache", () => {
+  const texts = Array.from({ length: 10_000 }, (_, i) => `User${i}@Example.COM/r${i % 7}`);
+  const parsed = texts.map((text) => Jid.parse(text));
+  // The last ones parsed are still cached; the first ones were dropped and are parsed anew.
+  assert.equal(Jid.parse(texts[9_999]!), parsed[9_999]);
+  assert.notEqual(Jid.parse(texts[0]!), parsed[0]);
+  for (let i = 0; i < texts.length; i++) {
+    const again = Jid.parse(texts[i]!);
+    assert.equal(again.toString(), `user${i}@example.com/r${i % 7}`);
+    assert.ok(again.equals(parsed[i]!));
+  }
+});
+
+Deno.test("Jid.parse() parses long texts every time and rejects invalid ones every time", () => {
+  const long = "a".repeat(200) + "@example.com/" + "r".repeat(100);
+  const first = Jid.parse(long);
+  assert.ok(first.equals(Jid.parse(long)));
+  assert.notEqual(Jid.parse(long), first);
+  for (let i = 0; i < 3; i++) {
+    assert.throws(() => Jid.parse("juliet@exa mple.com"), JidError);
+    assert.equal(Jid.tryParse("@example.com"), undefined);
+  }
+});

@@ -196,3 +196,22 @@ Deno.test("DistinctWindow.reset() forgets every recipient", () => {
   assert.equal(window.size, 0);
   assert.equal(window.check("b").allowed, true);
 });
+
+Deno.test("DistinctWindow.check() counts at the time it is given, without reading the clock", () => {
+  let reads = 0;
+  const clock: Clock = {
+    now() {
+      reads++;
+      return 5_000;
+    },
+  };
+  const window = new DistinctWindow(1, 1000, { clock });
+  assert.equal(window.check("a@example.org", 0).allowed, true);
+  assert.deepEqual(window.check("b@example.org", 400), { allowed: false, retryAfterMs: 600 });
+  assert.equal(window.check("a@example.org", 900).allowed, true); // refreshed at 900
+  assert.deepEqual(window.check("b@example.org", 1500), { allowed: false, retryAfterMs: 400 });
+  assert.equal(reads, 0);
+  // Without a time, the clock's (5000): "a" aged out, "b" takes its place.
+  assert.equal(window.check("b@example.org").allowed, true);
+  assert.equal(reads, 1);
+});

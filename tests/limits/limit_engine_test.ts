@@ -4,10 +4,12 @@
 import assert from "node:assert/strict";
 import { connect as netConnect } from "node:net";
 import { ManualClock } from "../../src/testing/manual_clock.ts";
-import type { LimitEvent } from "../../src/limits/limit_engine.ts";
+import { LimitEngine, type LimitEvent } from "../../src/limits/limit_engine.ts";
+import { Logger } from "../../src/core/log.ts";
+import { el } from "../../src/xml/element.ts";
 import { RawClient, STREAM_OPEN } from "../_util/raw_client.ts";
 import { startTestServer } from "../_util/test_server.ts";
-import type { ServerConfigInput } from "../../src/config/schema.ts";
+import { resolveConfig, type ServerConfigInput } from "../../src/config/schema.ts";
 
 const NS_STANZAS = "urn:ietf:params:xml:ns:xmpp-stanzas";
 const NS_STREAM_ERRORS = "urn:ietf:params:xml:ns:xmpp-streams";
@@ -836,4 +838,32 @@ Deno.test("inbound stanza_rules check what a session receives and answer the sen
     await bob.readUntil("</iq>"),
     /id="p1" to="bob@localhost\/b" from="alice@localhost\/a"/,
   );
+});
+
+Deno.test("distinct_recipients counts every stanza of one input chunk at the time the chunk was parsed", () => {
+  const clock = new ManualClock();
+  const engine = new LimitEngine(
+    resolveConfig(limits({ distinct_recipients: { max: 1, window: "1s" } })),
+    { timers: clock, log: new Logger({ sink: () => {} }), emit: () => {} },
+  );
+  const state = engine.admit("192.0.2.7", "tcp")!;
+  const idle = { pause() {}, resume() {} };
+  const verdicts: (string | undefined)[] = [];
+  const message = (to: string) => el("message", { to, type: "chat" });
+  engine.connectInput(state, { karma: idle, fair: idle }, (bytes) => {
+    for (const to of new TextDecoder().decode(bytes).split(" ")) {
+      verdicts.push(engine.checkOutbound(state, message(to), "local", to)?.condition);
+      // Parsing takes time; the stanzas still count when their chunk was read.
+      clock.advance(60);
+    }
+  });
+  engine.input(state, new TextEncoder().encode("a@x"));
+  clock.advance(940 - 60);
+  // Read at 940 ms: "a" (counted at 0) holds the only slot for the whole
+  // chunk, though the clock reaches 1000 while the second "b" is parsed.
+  engine.input(state, new TextEncoder().encode("b@x b@x"));
+  assert.deepEqual(verdicts, [undefined, "unexpected-request", "unexpected-request"]);
+  // Outside parsing, checks read the clock (1060 by now): "a" has aged out.
+  assert.equal(engine.checkOutbound(state, message("b@x"), "local", "b@x"), undefined);
+  engine.release(state);
 });

@@ -182,6 +182,53 @@ Deno.test("TcpTransport coalesces writes of one turn and counts them in buffered
   await recorder.closed.promise;
 });
 
+Deno.test("TcpTransport keeps the order of text and bytes written in one turn", async () => {
+  const { listener, next } = await serve();
+  await using _ = listener;
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port: listener.addr.port });
+  const transport = await next();
+  const recorder = new Recorder(transport);
+  transport.write("<a>");
+  transport.write(encoder.encode("é"));
+  transport.write("ü</a>");
+  // Text counts in UTF-16 units, bytes in bytes, like the socket's own count.
+  assert.equal(transport.bufferedBytes, 3 + 2 + 5);
+  assert.equal(await readUntil(conn, "</a>"), "<a>éü</a>");
+  transport.write("<b/>");
+  transport.write("<c>€</c>");
+  assert.equal(await readUntil(conn, "</c>"), "<b/><c>€</c>");
+  conn.close();
+  await recorder.closed.promise;
+});
+
+Deno.test("TcpTransport sends a large turn of writes intact and in order", async () => {
+  const { listener, next } = await serve();
+  await using _ = listener;
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port: listener.addr.port });
+  const transport = await next();
+  const recorder = new Recorder(transport);
+  const parts = Array.from({ length: 40 }, (_, i) => `<m n="${i}">${"x".repeat(20_000)}</m>`);
+  for (const part of parts) transport.write(part);
+  transport.write("<end/>");
+  assert.equal(await readUntil(conn, "<end/>"), parts.join("") + "<end/>");
+  conn.close();
+  await recorder.closed.promise;
+});
+
+Deno.test("TcpTransport.destroy() drops the writes of this turn", async () => {
+  const { listener, next } = await serve();
+  await using _ = listener;
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port: listener.addr.port });
+  const transport = await next();
+  const recorder = new Recorder(transport);
+  transport.write("never sent");
+  transport.destroy();
+  assert.equal(transport.bufferedBytes, 0);
+  assert.equal((await readAll(conn)).length, 0);
+  conn.close();
+  await recorder.closed.promise;
+});
+
 Deno.test("TcpTransport.pause() stops reading until resume()", async () => {
   const { listener, next } = await serve();
   await using _ = listener;
