@@ -15,17 +15,18 @@
  *
  * Deno's runtime does not poll sockets between two `setImmediate` callbacks:
  * its event loop runs on a single-threaded tokio scheduler that checks for
- * I/O only when it idles or every 61 scheduler ticks, and each immediate is
- * one tick. Rounds that chain immediates therefore starve every socket
- * (measured: reads held back 400-600 ms behind a flood's backlog of 10 ms
- * rounds). So once rounds have run for `ioPollEveryMs` since they started
- * from idle or since the last poll, the next round waits behind up to
- * `ioPollHops` empty immediates (a few microseconds each), and starts as soon
- * as a connection without a backlog gets a read. Reads on backlogged
- * connections do not count: a transport that resumes hands over chunks from
- * its own buffer without any socket being polled, and under a flood those
- * kept the polls from ever running (measured: legitimate messages waited up
- * to 170 ms behind 20 flooding connections).
+ * I/O only when it idles or every 61 scheduler ticks, and each immediate that
+ * does work is one tick. Rounds that chain immediates therefore starve every
+ * socket (measured: with 1 ms rounds, reads got in every 61 ms; empty
+ * immediates do not help, thousands of them run before sockets are polled,
+ * and neither does an operation on the thread pool once its threads are
+ * warm). So once rounds have run for `ioPollEveryMs` since they started from
+ * idle or since the last poll, the next round waits for `ioPoll`, by default
+ * a zero-delay timer, which makes the event loop park and poll the sockets.
+ * The poll ends early, at the first read on a connection without a backlog
+ * (proof that sockets were polled; chunks for backlogged connections and the
+ * first chunk after a transport resumes may come from its own buffer), and
+ * the round after it serves the connections whose reads arrived first.
  *
  * Memory stays bounded: a queue holding more than `quantumBytes ×
  * maxQueuedQuanta` bytes pauses its transport, and resumes it once its
@@ -63,20 +64,18 @@ export interface FairInputOptions {
   /**
    * Rounds running back to back for this many milliseconds (since they
    * started from idle, or since the last poll) are followed by an I/O poll
-   * (see `ioPollHops`); a finite number ≥ 0.
+   * (see `ioPoll`); a finite number ≥ 0.
    *
    * @default {1}
    */
   ioPollEveryMs?: number;
   /**
-   * How many empty `schedule` hops an I/O poll may take before the next round
-   * runs anyway (it runs at once when a connection without a backlog gets a
-   * read); 0 disables the polls.
-   * Deno polls sockets at least every 61 hops.
+   * Lets the event loop poll sockets, then calls `resume` (which runs the
+   * next round); `null` for no polls.
    *
-   * @default {64, or 0 with a custom `schedule`}
+   * @default {a zero-delay timer, or `null` with a custom `schedule`}
    */
-  ioPollHops?: number;
+  ioPoll?: ((resume: () => void) => void) | null;
   /**
    * A round that has run this many milliseconds stops after the current
    * quantum; the queues it did not serve go first in the next round, after
@@ -127,12 +126,19 @@ export interface FairInputQueue extends Disposable {
 const DEFAULT_QUANTUM_BYTES = 8 * 1024;
 const DEFAULT_MAX_QUEUED_QUANTA = 8;
 const DEFAULT_IO_POLL_EVERY_MS = 1;
-// Deno's tokio scheduler polls the I/O driver at least every 61 ticks.
-const DEFAULT_IO_POLL_HOPS = 64;
 const DEFAULT_ROUND_BUDGET_MS = 1;
 
 function scheduleImmediate(task: () => void): void {
   setImmediate(task);
+}
+
+/**
+ * Resumes from a zero-delay timer: the event loop has nothing to run
+ * meanwhile, so it polls sockets. Not an injected `Timers` timer: this one
+ * measures no time, and it must keep the process alive while work waits.
+ */
+function pollThroughTimer(resume: () => void): void {
+  setTimeout(resume, 0);
 }
 
 /** The shared state of a {@linkcode FairInput} and its queues. */
@@ -142,18 +148,17 @@ class Scheduler {
   readonly schedule: (task: () => void) => void;
   readonly onError: ((error: unknown) => void) | undefined;
   readonly runRound: () => void;
-  readonly runPoll: () => void;
   readonly clock: Clock;
   readonly pollEveryMs: number;
-  readonly pollHops: number;
-  /** Whether a queue without a backlog got a chunk during the current I/O poll. */
-  ioSeen = false;
+  readonly ioPoll: ((resume: () => void) => void) | null;
   /** Whether the latest chunk arrived with nothing waiting anywhere (the event loop was idle). */
   fromIdle = false;
   /** When rounds started from idle or last finished an I/O poll. */
   ioAt: number;
-  /** Empty hops taken by the current I/O poll. */
-  hops = 0;
+  /** Whether the next round waits for an I/O poll. */
+  polling = false;
+  /** Counts polls, so that a poll ended early ignores its own late `resume`. */
+  pollCount = 0;
   /** Queues that had no backlog before their latest chunk: served first, in arrival order. */
   fresh: Queue[] = [];
   spareFresh: Queue[] = [];
@@ -175,7 +180,7 @@ class Scheduler {
     onError: ((error: unknown) => void) | undefined,
     clock: Clock,
     pollEveryMs: number,
-    pollHops: number,
+    ioPoll: ((resume: () => void) => void) | null,
     roundBudgetMs: number,
   ) {
     this.roundBudgetMs = roundBudgetMs;
@@ -185,24 +190,25 @@ class Scheduler {
     this.onError = onError;
     this.clock = clock;
     this.pollEveryMs = pollEveryMs;
-    this.pollHops = pollHops;
-    this.ioAt = pollHops > 0 ? clock.now() : 0;
+    this.ioPoll = ioPoll;
+    this.ioAt = ioPoll !== null ? clock.now() : 0;
     this.runRound = () => this.round();
-    this.runPoll = () => this.poll();
   }
 
   ensureScheduled(): void {
     if (!this.scheduled && !this.running && this.waiting() > 0) {
       this.scheduled = true;
-      if (this.pollHops > 0) {
+      if (this.ioPoll !== null) {
         const now = this.clock.now();
         if (this.fromIdle) {
           this.fromIdle = false;
           this.ioAt = now;
         } else if (now - this.ioAt >= this.pollEveryMs) {
-          this.hops = 0;
-          this.ioSeen = false;
-          this.schedule(this.runPoll);
+          this.polling = true;
+          const poll = ++this.pollCount;
+          this.ioPoll(() => {
+            if (this.polling && this.pollCount === poll) this.endPoll();
+          });
           return;
         }
       }
@@ -210,18 +216,11 @@ class Scheduler {
     }
   }
 
-  /**
-   * One empty hop of an I/O poll: the round runs once a connection without a
-   * backlog got a read (so sockets were polled) or the hops are spent.
-   */
-  poll(): void {
-    if (this.ioSeen || ++this.hops >= this.pollHops) {
-      this.ioSeen = false;
-      this.ioAt = this.clock.now();
-      this.round();
-    } else {
-      this.schedule(this.runPoll);
-    }
+  /** Ends the I/O poll: the next round runs after the reads at hand are queued. */
+  endPoll(): void {
+    this.polling = false;
+    this.ioAt = this.clock.now();
+    this.schedule(this.runRound);
   }
 
   /** Queues with a backlog. */
@@ -338,6 +337,8 @@ class Queue implements FairInputQueue {
   #queuedBytes = 0;
   #paused = false;
   #closed = false;
+  /** Whether the transport was resumed and has not handed over a chunk since. */
+  #resumed = false;
   /** Whether the queue is in the scheduler's `active` list (or the batch being served). */
   inRing = false;
 
@@ -368,12 +369,11 @@ class Queue implements FairInputQueue {
     if (this.#closed || size === 0) return;
     const scheduler = this.#scheduler;
     if (scheduler.running || scheduler.waiting() > 0) {
-      // Only a read on a connection without a backlog shows that sockets were
-      // polled: chunks for backlogged connections also come from a transport's
-      // own buffer when it resumes.
-      if (!this.inRing) scheduler.ioSeen = true;
+      if (scheduler.polling && !this.inRing && !this.#resumed) scheduler.endPoll();
+      this.#resumed = false;
       return this.#enqueue(chunk);
     }
+    this.#resumed = false;
     // Idle: nothing waits anywhere, so this connection's first quantum runs now.
     scheduler.fromIdle = true;
     const quantum = scheduler.quantum;
@@ -436,6 +436,7 @@ class Queue implements FairInputQueue {
     }
     if (this.#paused && this.#queuedBytes <= this.#scheduler.quantum) {
       this.#paused = false;
+      this.#resumed = true;
       this.#target?.resume();
     }
   }
@@ -504,8 +505,8 @@ export class FairInput {
    * @param options Quantum, backlog cap, the yield between rounds and the error sink.
    * @throws {RangeError} If `quantumBytes` is not a positive integer,
    * `maxQueuedQuanta` is not an integer ≥ 1, `ioPollEveryMs` is negative or not
-   * finite, `ioPollHops` is not an integer ≥ 0, or `roundBudgetMs` is not > 0.
-   * @throws {TypeError} If `schedule` or `onError` is given but not a function.
+   * finite, or `roundBudgetMs` is not > 0.
+   * @throws {TypeError} If `schedule`, `ioPoll` or `onError` is given but not a function.
    */
   constructor(options: FairInputOptions = {}) {
     const quantum = options.quantumBytes ?? DEFAULT_QUANTUM_BYTES;
@@ -533,12 +534,11 @@ export class FairInput {
         `Cannot create fair input: 'ioPollEveryMs' must be a finite number >= 0, got ${pollEveryMs}`,
       );
     }
-    const pollHops = options.ioPollHops ??
-      (options.schedule === undefined ? DEFAULT_IO_POLL_HOPS : 0);
-    if (!Number.isSafeInteger(pollHops) || pollHops < 0) {
-      throw new RangeError(
-        `Cannot create fair input: 'ioPollHops' must be an integer >= 0, got ${pollHops}`,
-      );
+    const ioPoll = options.ioPoll === undefined
+      ? (options.schedule === undefined ? pollThroughTimer : null)
+      : options.ioPoll;
+    if (ioPoll !== null && typeof ioPoll !== "function") {
+      throw new TypeError("Cannot create fair input: 'ioPoll' must be a function or null");
     }
     const roundBudgetMs = options.roundBudgetMs ??
       (options.schedule === undefined ? DEFAULT_ROUND_BUDGET_MS : Infinity);
@@ -554,7 +554,7 @@ export class FairInput {
       options.onError,
       options.clock ?? systemTimers,
       pollEveryMs,
-      pollHops,
+      ioPoll,
       roundBudgetMs,
     );
   }

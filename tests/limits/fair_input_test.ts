@@ -408,54 +408,96 @@ Deno.test("FairInput keeps every other queue scheduled when onError or resume() 
   assert.equal(fair.queuedBytes, 0);
 });
 
-Deno.test("FairInput() rejects a bad I/O poll interval, hop count or round budget", () => {
+Deno.test("FairInput() rejects a bad I/O poll interval, poll or round budget", () => {
   for (const ioPollEveryMs of [-1, Infinity, NaN]) {
     assert.throws(() => new FairInput({ ioPollEveryMs }), RangeError);
   }
-  for (const ioPollHops of [-1, 1.5, NaN]) {
-    assert.throws(
-      () => new FairInput({ ioPollHops }),
-      (error: Error) =>
-        error instanceof RangeError &&
-        error.message ===
-          `Cannot create fair input: 'ioPollHops' must be an integer >= 0, got ${ioPollHops}`,
-    );
-  }
+  assert.throws(
+    () => new FairInput({ ioPoll: 64 as unknown as () => void }),
+    (error: Error) =>
+      error instanceof TypeError &&
+      error.message === "Cannot create fair input: 'ioPoll' must be a function or null",
+  );
   for (const roundBudgetMs of [0, -2, NaN]) {
     assert.throws(() => new FairInput({ roundBudgetMs }), RangeError);
   }
 });
 
-Deno.test("FairInput polls for I/O before a round once rounds ran ioPollEveryMs without a read", () => {
+Deno.test("FairInput polls for I/O before a round once rounds ran ioPollEveryMs", () => {
   const clock = new ManualClock();
   const schedule = new ManualSchedule();
-  const fair = fairInput(schedule, { clock, ioPollEveryMs: 1, ioPollHops: 4, quantumBytes: 4 });
+  const polls: (() => void)[] = [];
+  const fair = fairInput(schedule, {
+    clock,
+    ioPollEveryMs: 1,
+    ioPoll: (resume) => polls.push(resume),
+    quantumBytes: 4,
+  });
   const log: string[] = [];
   const decoder = new TextDecoder();
+  const encoder = new TextEncoder();
   const flood = fair.register((chunk) => {
     log.push(decoder.decode(chunk));
     clock.advance(1); // each quantum costs 1 ms
   });
   const chat = fair.register((chunk) => log.push(decoder.decode(chunk)));
-  flood.push(new TextEncoder().encode("aaaabbbbccccdddd")); // "aaaa" at once, 1 ms
+  flood.push(encoder.encode("aaaabbbbccccdddd")); // "aaaa" at once, 1 ms
   assert.deepEqual(log, ["aaaa"]);
-  // The push was a read, so the first round is not preceded by a poll.
+  // Rounds started from idle (the event loop had just polled): no poll first.
+  assert.equal(polls.length, 0);
   schedule.runOne();
   assert.deepEqual(log, ["aaaa", "bbbb"]);
-  // 1 ms of rounds without a read: empty hops first, the round after the 4th.
-  for (let hop = 1; hop < 4; hop++) {
-    schedule.runOne();
-    assert.deepEqual(log, ["aaaa", "bbbb"], `hop ${hop} runs no round`);
-  }
+  // 1 ms of rounds: the next one waits for a poll, not for the schedule.
+  assert.equal(schedule.tasks.length, 0);
+  assert.equal(polls.length, 1);
+  // More bytes for the backlogged connection prove nothing: still polling.
+  flood.push(encoder.encode("eeee"));
+  assert.equal(schedule.tasks.length, 0);
+  polls.shift()!();
   schedule.runOne();
   assert.deepEqual(log, ["aaaa", "bbbb", "cccc"]);
-  // A read arriving during the poll ends it: the next hop runs the round, fresh queue first.
-  schedule.runOne();
-  chat.push(new TextEncoder().encode("<b/>"));
+  // A read on a connection without a backlog ends the poll early; it goes first.
+  assert.equal(polls.length, 1);
+  chat.push(encoder.encode("<b/>"));
   assert.equal(schedule.tasks.length, 1);
   schedule.runOne();
   assert.deepEqual(log, ["aaaa", "bbbb", "cccc", "<b/>", "dddd"]);
+  // The ended poll's late resume does not start a round of its own.
+  polls.shift()!();
   assert.equal(schedule.tasks.length, 0);
+  assert.equal(polls.length, 1);
+  polls.shift()!();
+  schedule.runOne();
+  assert.deepEqual(log, ["aaaa", "bbbb", "cccc", "<b/>", "dddd", "eeee"]);
+  assert.equal(polls.length, 0);
+  assert.equal(schedule.tasks.length, 0);
+});
+
+Deno.test("FairInput does not end a poll at the first chunk after a transport resumes", () => {
+  const clock = new ManualClock();
+  const schedule = new ManualSchedule();
+  const polls: (() => void)[] = [];
+  const fair = fairInput(schedule, {
+    clock,
+    ioPollEveryMs: 0,
+    ioPoll: (resume) => polls.push(resume),
+    quantumBytes: 4,
+    maxQueuedQuanta: 1,
+  });
+  const transport = new FakeTransport();
+  const encoder = new TextEncoder();
+  let served = 0;
+  const other = fair.register(() => clock.advance(1));
+  const flood = fair.register(() => served++, transport);
+  other.push(encoder.encode("oooooooo")); // a backlog elsewhere keeps rounds going
+  flood.push(encoder.encode("aaaabbbb")); // over the cap: paused
+  assert.equal(transport.paused, true);
+  schedule.runOne(); // serves both; the flood's backlog is down to one quantum: resumed
+  assert.equal(transport.paused, false);
+  assert.equal(polls.length, 1);
+  flood.push(encoder.encode("dddd")); // from the transport's own buffer
+  assert.equal(schedule.tasks.length, 0, "still polling");
+  assert.ok(served > 0);
 });
 
 Deno.test("FairInput cuts a round at roundBudgetMs and serves new backlogs before old ones", () => {
@@ -490,7 +532,7 @@ Deno.test("FairInput cuts a round at roundBudgetMs and serves new backlogs befor
 
 Deno.test("FairInput lets socket reads in while a backlog takes many rounds (real sockets)", async () => {
   // Deno polls sockets only every 61 setImmediate hops while JS stays busy;
-  // without the I/O polls a read waited for the whole backlog below.
+  // without the I/O polls a read waited for 61 quanta of the backlog below.
   const fair = new FairInput({ quantumBytes: 1024 });
   let served = 0;
   const backlog = fair.register(() => {
@@ -514,7 +556,8 @@ Deno.test("FairInput lets socket reads in while a backlog takes many rounds (rea
     backlog.push(new Uint8Array(150 * 1024)); // 150 rounds, about 300 ms
     client.write("<message/>");
     const servedBefore = await read.promise;
-    assert.ok(servedBefore < 40, `the read waited for ${servedBefore} quanta of 150`);
+    // A poll after every round (each takes 2 ms): the read waits for a few quanta at most.
+    assert.ok(servedBefore < 6, `the read waited for ${servedBefore} quanta of 150`);
   } finally {
     backlog.close();
     chat.close();
@@ -522,27 +565,4 @@ Deno.test("FairInput lets socket reads in while a backlog takes many rounds (rea
     socket.destroy();
     await new Promise((resolve) => server.close(resolve));
   }
-});
-
-Deno.test("FairInput still polls for I/O while backlogged connections keep handing over chunks", () => {
-  const clock = new ManualClock();
-  const schedule = new ManualSchedule();
-  const fair = fairInput(schedule, { clock, ioPollEveryMs: 1, ioPollHops: 3, quantumBytes: 4 });
-  const log: string[] = [];
-  const decoder = new TextDecoder();
-  const encoder = new TextEncoder();
-  const flood = fair.register((chunk) => {
-    log.push(decoder.decode(chunk));
-    clock.advance(1); // each quantum costs 1 ms
-  });
-  flood.push(encoder.encode("aaaabbbbcccc")); // "aaaa" at once, 1 ms
-  schedule.runOne(); // started from idle: no poll before the first round
-  assert.deepEqual(log, ["aaaa", "bbbb"]);
-  // A transport resuming hands over buffered bytes: not a sign that sockets were polled.
-  flood.push(encoder.encode("dddd"));
-  schedule.runOne();
-  schedule.runOne();
-  assert.deepEqual(log, ["aaaa", "bbbb"], "two empty hops, no round");
-  schedule.runOne();
-  assert.deepEqual(log, ["aaaa", "bbbb", "cccc"], "the round after the third hop");
 });
