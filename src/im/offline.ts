@@ -120,6 +120,8 @@ export class OfflineMessages {
     ) {
       return "dropped";
     }
+    // A quota of 0 (offline storage off): no store transaction per message.
+    if (maxMessages === 0) return "full";
     const stamp = Math.trunc(this.#wallClock());
     const stored = await this.#store.addOffline(
       username,

@@ -78,3 +78,19 @@ Deno.test("OfflineMessages.take() skips a stored row that is not XML instead of 
   const taken = await offline.take("juliet");
   assert.deepEqual(taken.map((m) => m.attrs.id), ["ok"]);
 });
+
+Deno.test("OfflineMessages.store() with a quota of 0 answers full without a store transaction", async () => {
+  const store = new MemoryImStore();
+  let calls = 0;
+  const counted = Object.assign(Object.create(store), {
+    addOffline(...args: Parameters<MemoryImStore["addOffline"]>) {
+      calls++;
+      return store.addOffline(...args);
+    },
+  }) as MemoryImStore;
+  const offline = new OfflineMessages({ domain: "example.com", store: counted });
+  assert.equal(await offline.store("juliet", message("a", body("a")), 0), "full");
+  assert.equal(calls, 0);
+  assert.equal(await offline.store("juliet", message("b", body("b")), 1), "stored");
+  assert.equal(calls, 1);
+});
