@@ -126,6 +126,8 @@ export interface FairInputQueue extends Disposable {
 const DEFAULT_QUANTUM_BYTES = 8 * 1024;
 const DEFAULT_MAX_QUEUED_QUANTA = 8;
 const DEFAULT_IO_POLL_EVERY_MS = 1;
+// A chunk this small is a few stanzas: when it starts a backlog, it goes first.
+const LIGHT_BYTES = 2048;
 const DEFAULT_ROUND_BUDGET_MS = 1;
 
 function scheduleImmediate(task: () => void): void {
@@ -162,6 +164,13 @@ class Scheduler {
   /** Queues that had no backlog before their latest chunk: served first, in arrival order. */
   fresh: Queue[] = [];
   spareFresh: Queue[] = [];
+  /** Fresh queues whose chunk was at most `LIGHT_BYTES` (a chat line, not a flood's read): before `fresh`. */
+  light: Queue[] = [];
+  /** Milliseconds of synchronous processing in this event-loop turn (see `push`). */
+  turnSpentMs = 0;
+  /** Whether an immediate that ends the turn's synchronous budget is scheduled. */
+  turnEndScheduled = false;
+  readonly endTurn: () => void;
   /** Queues still holding a backlog after a quantum, from `ringHead` on, in serving order. */
   ring: Queue[] = [];
   ringHead = 0;
@@ -193,6 +202,10 @@ class Scheduler {
     this.ioPoll = ioPoll;
     this.ioAt = ioPoll !== null ? clock.now() : 0;
     this.runRound = () => this.round();
+    this.endTurn = () => {
+      this.turnSpentMs = 0;
+      this.turnEndScheduled = false;
+    };
   }
 
   ensureScheduled(): void {
@@ -225,7 +238,7 @@ class Scheduler {
 
   /** Queues with a backlog. */
   waiting(): number {
-    return this.fresh.length + this.ring.length - this.ringHead;
+    return this.light.length + this.fresh.length + this.ring.length - this.ringHead;
   }
 
   /**
@@ -242,8 +255,13 @@ class Scheduler {
     // Queues that join the ring during this round wait for the next one.
     let left = this.ring.length - this.ringHead;
     try {
-      // Fresh queues: those that arrive during the round wait for the next one.
-      const fresh = this.fresh;
+      // Fresh queues, light ones first: those that arrive during the round wait for the next one.
+      let fresh = this.fresh;
+      if (this.light.length > 0) {
+        fresh = this.light.concat(fresh);
+        this.light.length = 0;
+        this.fresh.length = 0;
+      }
       this.fresh = this.spareFresh;
       let i = 0;
       while (i < fresh.length && !over) {
@@ -374,15 +392,30 @@ class Queue implements FairInputQueue {
       return this.#enqueue(chunk);
     }
     this.#resumed = false;
-    // Idle: nothing waits anywhere, so this connection's first quantum runs now.
     scheduler.fromIdle = true;
+    const budget = scheduler.roundBudgetMs;
+    if (scheduler.turnSpentMs >= budget && scheduler.ioPoll !== null) {
+      // This turn's reads already took a round's budget: the rest wait for a
+      // round, so that one read does not wait behind every other read of the turn.
+      return this.#enqueue(chunk);
+    }
+    // Idle: nothing waits anywhere, so this connection's first quantum runs now.
     const quantum = scheduler.quantum;
+    const timed = budget !== Infinity && scheduler.ioPoll !== null;
+    const start = timed ? scheduler.clock.now() : 0;
     scheduler.running = true;
     try {
       this.#processOne(size <= quantum ? chunk : chunk.subarray(0, quantum));
       if (size > quantum && !this.#closed) this.#enqueue(chunk.subarray(quantum));
     } finally {
       scheduler.running = false;
+    }
+    if (timed) {
+      scheduler.turnSpentMs += scheduler.clock.now() - start;
+      if (!scheduler.turnEndScheduled) {
+        scheduler.turnEndScheduled = true;
+        scheduler.schedule(scheduler.endTurn);
+      }
     }
     // `process` may have pushed (to any queue) meanwhile.
     scheduler.ensureScheduled();
@@ -400,6 +433,8 @@ class Queue implements FairInputQueue {
     if (this.inRing && !scheduler.running) {
       const index = scheduler.fresh.indexOf(this);
       if (index >= 0) scheduler.fresh.splice(index, 1);
+      const light = scheduler.light.indexOf(this);
+      if (light >= 0) scheduler.light.splice(light, 1);
       const at = scheduler.ring.indexOf(this, scheduler.ringHead);
       if (at >= 0) scheduler.ring.splice(at, 1);
       this.inRing = false;
@@ -456,7 +491,7 @@ class Queue implements FairInputQueue {
     scheduler.queuedBytes += chunk.byteLength;
     if (!this.inRing) {
       this.inRing = true;
-      scheduler.fresh.push(this);
+      (chunk.byteLength <= LIGHT_BYTES ? scheduler.light : scheduler.fresh).push(this);
       scheduler.ensureScheduled();
     }
     if (!this.#paused && this.#queuedBytes > scheduler.highWater && this.#target !== undefined) {

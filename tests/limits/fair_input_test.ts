@@ -372,7 +372,7 @@ Deno.test("FairInput yields with setImmediate by default and drains", async () =
   assert.equal(small.received, 0);
   await done.promise;
   assert.equal(small.received, 100);
-  assert.equal(bigAtSmall, 32 * KIB); // served in the first round, after one more quantum
+  assert.equal(bigAtSmall, 16 * KIB); // light: first in the first round
   assert.equal(fair.queuedBytes, 0);
   assert.equal(fair.waitingQueues, 0);
 });
@@ -503,31 +503,48 @@ Deno.test("FairInput does not end a poll at the first chunk after a transport re
 Deno.test("FairInput cuts a round at roundBudgetMs and serves new backlogs before old ones", () => {
   const clock = new ManualClock();
   const schedule = new ManualSchedule();
-  const fair = fairInput(schedule, { clock, roundBudgetMs: 2, quantumBytes: 2 });
+  const fair = fairInput(schedule, { clock, roundBudgetMs: 2, quantumBytes: 4096 });
   const log: string[] = [];
   const decoder = new TextDecoder();
   const encoder = new TextEncoder();
   const floods = ["a", "b", "c", "d"].map((name) =>
     fair.register((chunk) => {
-      log.push(name + decoder.decode(chunk).length);
+      log.push(name + chunk.length);
       clock.advance(1);
     })
   );
   const chat = fair.register((chunk) => log.push(`chat:${decoder.decode(chunk)}`));
-  floods[0]!.push(encoder.encode("xx")); // idle: processed at once
-  for (const queue of floods) queue.push(encoder.encode("xxxxxx"));
+  const read = new Uint8Array(3 * 4096); // a flood's read: not light
+  floods[0]!.push(new Uint8Array(2)); // idle: processed at once
+  for (const queue of floods) queue.push(read);
   log.length = 0;
   schedule.runOne(); // 2 ms budget: two quanta
-  assert.deepEqual(log, ["a2", "b2"]);
-  chat.push(encoder.encode("hi"));
-  schedule.runOne(); // the rest of the first backlogs, then the fresh chat, then the ring
-  assert.deepEqual(log, ["a2", "b2", "c2", "d2"]);
-  schedule.runOne();
-  assert.deepEqual(log.slice(4), ["chat:hi", "a2", "b2"]);
+  assert.deepEqual(log, ["a4096", "b4096"]);
+  chat.push(encoder.encode("hi")); // light: a few stanzas at most
+  schedule.runOne(); // the light newcomer, then the rest of the first backlogs
+  assert.deepEqual(log.slice(2), ["chat:hi", "c4096", "d4096"]);
+  schedule.runOne(); // then the ring, in order
+  assert.deepEqual(log.slice(5), ["a4096", "b4096"]);
+  floods[3]!.close();
   schedule.runAll();
-  // a's second chunk started at once (idle), so 2 + 3 + 3 + 3 quanta were queued.
-  assert.equal(log.filter((entry) => entry !== "chat:hi").length, 11);
+  assert.equal(log.filter((entry) => entry.startsWith("d")).length, 1);
+  assert.equal(log.length, 10); // a: two more quanta (one ran at once), b and c: three, d: one, and the chat
   assert.equal(fair.queuedBytes, 0);
+});
+
+Deno.test("FairInput serves a light newcomer before heavier ones that arrived first", () => {
+  const schedule = new ManualSchedule();
+  const fair = fairInput(schedule, { quantumBytes: 4096 });
+  const log: string[] = [];
+  const heavy = fair.register((chunk) => log.push(`heavy:${chunk.length}`));
+  const other = fair.register((chunk) => log.push(`other:${chunk.length}`));
+  const light = fair.register((chunk) => log.push(`light:${chunk.length}`));
+  heavy.push(new Uint8Array(8192)); // a quantum now, a backlog after
+  other.push(new Uint8Array(4000)); // fresh, heavy
+  light.push(new Uint8Array(150)); // fresh, light
+  schedule.runOne();
+  // Then the others in arrival order: the rest of heavy's read came first.
+  assert.deepEqual(log, ["heavy:4096", "light:150", "heavy:4096", "other:4000"]);
 });
 
 Deno.test("FairInput lets socket reads in while a backlog takes many rounds (real sockets)", async () => {
