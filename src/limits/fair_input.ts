@@ -28,6 +28,12 @@
  * first chunk after a transport resumes may come from its own buffer), and
  * the round after it serves the connections whose reads arrived first.
  *
+ * Within one event-loop turn, reads are processed at once only until they
+ * took `roundBudgetMs`; later reads of the same turn wait for the next round,
+ * so one read never waits behind every other read of a busy turn. A queue
+ * whose backlog starts with a light read (at most 2 KiB: a few stanzas, as a
+ * person types them) goes before queues whose backlog starts with a heavy one.
+ *
  * Memory stays bounded: a queue holding more than `quantumBytes ×
  * maxQueuedQuanta` bytes pauses its transport, and resumes it once its
  * backlog is down to one quantum.
