@@ -362,28 +362,40 @@ export class TcpTransport implements Transport {
     if (!this.#paused) this.resume(); // resumed during the handshake
   }
 
+  // The listeners are shared by every transport and find theirs through the
+  // socket: three closures per connection cost about 170 bytes (measured in a
+  // heap snapshot of idle connections).
   #listen(socket: Socket): void {
+    (socket as OwnedSocket)[OWNER] = this;
     socket.pause();
-    socket.on("data", this.#onData);
-    socket.on("error", this.#onError);
-    socket.on("close", this.#onClose);
+    socket.on("data", TcpTransport.#onData);
+    socket.on("error", TcpTransport.#onError);
+    socket.on("close", TcpTransport.#onClose);
   }
 
   #unlisten(socket: Socket): void {
-    socket.off("data", this.#onData);
-    socket.off("error", this.#onError);
-    socket.off("close", this.#onClose);
+    socket.off("data", TcpTransport.#onData);
+    socket.off("error", TcpTransport.#onError);
+    socket.off("close", TcpTransport.#onClose);
+    (socket as OwnedSocket)[OWNER] = undefined;
   }
 
-  #onData = (chunk: Uint8Array): void => {
-    this.#handler?.data(chunk);
-  };
+  static #onData(this: Socket, chunk: Uint8Array): void {
+    const transport = (this as OwnedSocket)[OWNER];
+    if (transport !== undefined) transport.#handler?.data(chunk);
+  }
 
-  #onError = (error: Error): void => {
-    this.#error ??= error;
-  };
+  static #onError(this: Socket, error: Error): void {
+    const transport = (this as OwnedSocket)[OWNER];
+    if (transport !== undefined) transport.#error ??= error;
+  }
 
-  #onClose = (): void => {
+  static #onClose(this: Socket): void {
+    const transport = (this as OwnedSocket)[OWNER];
+    if (transport !== undefined) transport.#closed();
+  }
+
+  #closed(): void {
     if (this.#state === CLOSED) return;
     this.#state = CLOSED;
     this.#corked = false;
@@ -399,7 +411,14 @@ export class TcpTransport implements Transport {
     );
     this.#onClosed?.(this);
     this.#handler?.closed(error);
-  };
+  }
+}
+
+const OWNER = Symbol("TcpTransport");
+
+/** A socket with the transport that listens to it. */
+interface OwnedSocket extends Socket {
+  [OWNER]?: TcpTransport | undefined;
 }
 
 /**
