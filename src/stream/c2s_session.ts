@@ -20,7 +20,7 @@ import { NS_BIND, NS_CLIENT, NS_SASL, NS_SESSION, NS_TLS } from "../xml/ns.ts";
 import type { ParseError, ParserLimits, XmlStreamParser } from "../xml/stream_parser.ts";
 import { createStreamParser } from "../xml/xml_stream_parser.ts";
 import { bindResult, requestedResource } from "./bind.ts";
-import { buildFeatures } from "./features.ts";
+import { serializedFeatures } from "./features.ts";
 import { type Framing, framingFor } from "./framing.ts";
 import { SaslNegotiation, type SaslResult } from "./sasl_negotiation.ts";
 
@@ -322,7 +322,7 @@ export class C2sSession {
     const major = version === undefined ? 0 : Number.parseInt(version.split(".")[0] ?? "", 10);
     if (!(major >= 1)) return this.close(new StreamError("unsupported-version"));
     this.#phase = "negotiating";
-    const features = buildFeatures({
+    const state = {
       encrypted: this.transport.encrypted,
       canStartTls: this.transport.canStartTls,
       tlsRequired: this.#host.policy.tlsRequired,
@@ -336,9 +336,9 @@ export class C2sSession {
           : this.#parserLimits.maxStanzaBytes,
         idleSeconds: this.#host.policy.idleSeconds,
       },
-    });
-    features.append(...(this.#host.streamFeatures?.(this) ?? []));
-    this.send(features);
+    };
+    const extra = this.#host.streamFeatures?.(this) ?? [];
+    this.#write(serializedFeatures(state, extra, this.#framing.serialize));
   }
 
   #onStreamEnd(): void {
