@@ -24,7 +24,7 @@ import { Jid } from "./jid/jid.ts";
 import { type IqHandler, IqRegistry, type IqScope } from "./routing/iq_registry.ts";
 import { Router } from "./routing/router.ts";
 import { SessionRegistry } from "./routing/session_registry.ts";
-import type { AccountStore } from "./storage/account_store.ts";
+import type { AccountStore, ScramHash } from "./storage/account_store.ts";
 import { MemoryAccountStore } from "./storage/memory_account_store.ts";
 import { SqliteAccountStore } from "./storage/sqlite_account_store.ts";
 import type { ImStore } from "./storage/im_store.ts";
@@ -607,6 +607,13 @@ export class XmppServer implements AsyncDisposable {
 
   #buildMechanisms(): void {
     const lookup = (username: string) => this.#accounts().get(username);
+    // SCRAM needs one hash: a store that reads it alone spares each login the other row.
+    const credentials = (username: string, hash: ScramHash) => {
+      const store = this.#accounts();
+      return store.getScram !== undefined
+        ? store.getScram(username, hash)
+        : store.get(username).then((record) => record?.scram[hash]);
+    };
     for (const name of this.config.auth.mechanisms) {
       // Unknown users get decoy salts with the configured iteration count, so an
       // exchange does not reveal whether an account exists.
@@ -620,7 +627,10 @@ export class XmppServer implements AsyncDisposable {
           ...common,
           allowWithoutTls: this.config.auth.allow_plain_without_tls,
         })
-        : createScramMechanism(name === "SCRAM-SHA-1" ? "SHA-1" : "SHA-256", common);
+        : createScramMechanism(name === "SCRAM-SHA-1" ? "SHA-1" : "SHA-256", {
+          ...common,
+          credentials,
+        });
       this.#mechanismsTls.set(name, mechanism);
       // PLAIN sends the password itself: never offered in the clear unless allowed.
       if (name !== "PLAIN" || this.config.auth.allow_plain_without_tls) {

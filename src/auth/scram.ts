@@ -26,6 +26,13 @@ export interface ScramMechanismOptions {
    */
   lookup(username: string): Promise<AccountRecord | undefined>;
   /**
+   * Finds one hash's credentials by normalised localpart, where that is
+   * cheaper than {@linkcode ScramMechanismOptions.lookup} (a login needs
+   * one hash); used instead of `lookup` when given. Rejections are handled
+   * like `lookup`'s.
+   */
+  credentials?(username: string, hash: ScramHash): Promise<ScramCredentials | undefined>;
+  /**
    * Makes the server's part of the nonce: printable ASCII without `,`.
    *
    * @default {24 base64 characters of 18 random bytes}
@@ -92,6 +99,7 @@ export function createScramMechanism(
   const config: ScramConfig = {
     hash,
     lookup: options.lookup,
+    credentials: options.credentials,
     nonce: options.nonce ?? randomNonce,
     domain: options.domain,
     secret: options.secret ?? crypto.getRandomValues(new Uint8Array(32)),
@@ -113,6 +121,9 @@ export function createScramMechanism(
 interface ScramConfig {
   hash: ScramHash;
   lookup(username: string): Promise<AccountRecord | undefined>;
+  credentials:
+    | ((username: string, hash: ScramHash) => Promise<ScramCredentials | undefined>)
+    | undefined;
   nonce(): string;
   domain: string | undefined;
   secret: Uint8Array;
@@ -217,10 +228,9 @@ class ScramExchange implements SaslExchange {
     }
     // Derived for known users too, so both paths do the same work.
     const fake = this.#fakeCredentials(username ?? name);
-    const record = username === undefined ? undefined : await this.#config.lookup(username);
-    const credentials = record?.scram[this.#config.hash];
+    const credentials = username === undefined ? undefined : await this.#find(username);
     this.#credentials = credentials ?? fake;
-    this.#username = credentials === undefined ? undefined : record?.username;
+    this.#username = credentials === undefined ? undefined : username;
 
     const serverNonce = this.#config.nonce();
     if (!NONCE_REGEXP.test(serverNonce)) {
@@ -284,6 +294,13 @@ class ScramExchange implements SaslExchange {
       username: this.#username,
       data: ENCODER.encode(`v=${serverSignature}`),
     };
+  }
+
+  /** The account's credentials for this exchange's hash, if it exists. */
+  async #find(username: string): Promise<ScramCredentials | undefined> {
+    const { credentials, lookup, hash } = this.#config;
+    if (credentials !== undefined) return await credentials(username, hash);
+    return (await lookup(username))?.scram[hash];
   }
 
   /** RFC 6120 §6.3.8: the authzid may only name the user itself (bare JID or localpart). */
