@@ -27,7 +27,7 @@ import { SessionRegistry } from "./routing/session_registry.ts";
 import type { AccountStore, ScramHash } from "./storage/account_store.ts";
 import { MemoryAccountStore } from "./storage/memory_account_store.ts";
 import { SqliteAccountStore } from "./storage/sqlite_account_store.ts";
-import type { ImStore } from "./storage/im_store.ts";
+import type { ImStore, RosterData } from "./storage/im_store.ts";
 import { MemoryImStore } from "./storage/memory_im_store.ts";
 import { SqliteImStore } from "./storage/sqlite_im_store.ts";
 import { ImService } from "./im/im_service.ts";
@@ -744,6 +744,7 @@ export class XmppServer implements AsyncDisposable {
       route: (session, stanza) => this.#router.route(session, stanza),
       registration: () => registrationSettings(this.#config),
       pepLimit: (owner) => pepLimit.check(owner),
+      roster: (username) => this.#loadedRoster(username),
       onRegistrationLimit: (hit) => {
         const event = { limit: "registrations_per_ip", classes: [], ...hit };
         const { retryAfterMs, ...fields } = event;
@@ -761,6 +762,19 @@ export class XmppServer implements AsyncDisposable {
     this.events.on("bound", ({ session }) => services.bound(session));
     this.events.on("closed", ({ session }) => services.closed(session));
     return services;
+  }
+
+  // The roster the roster service keeps for online accounts (read in the
+  // account's queue, as every use of it is), not a second store read.
+  #loadedRoster(username: string): Promise<RosterData> {
+    const im = this.#im;
+    if (im === undefined) {
+      return Promise.reject(new Error("Cannot use IM data: the server is not started"));
+    }
+    return im.queue.run(username, () => im.rosters.load(username)).then(({ roster }) => ({
+      version: roster.version,
+      items: roster.items(),
+    }));
   }
 
   #sessionHost(): SessionHost {
