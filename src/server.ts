@@ -24,10 +24,10 @@ import { Jid } from "./jid/jid.ts";
 import { type IqHandler, IqRegistry, type IqScope } from "./routing/iq_registry.ts";
 import { Router } from "./routing/router.ts";
 import { SessionRegistry } from "./routing/session_registry.ts";
-import type { AccountStore } from "./storage/account_store.ts";
+import type { AccountStore, ScramHash } from "./storage/account_store.ts";
 import { MemoryAccountStore } from "./storage/memory_account_store.ts";
 import { SqliteAccountStore } from "./storage/sqlite_account_store.ts";
-import type { ImStore } from "./storage/im_store.ts";
+import type { ImStore, RosterData } from "./storage/im_store.ts";
 import { MemoryImStore } from "./storage/memory_im_store.ts";
 import { SqliteImStore } from "./storage/sqlite_im_store.ts";
 import { ImService } from "./im/im_service.ts";
@@ -608,6 +608,13 @@ export class XmppServer implements AsyncDisposable {
 
   #buildMechanisms(): void {
     const lookup = (username: string) => this.#accounts().get(username);
+    // SCRAM needs one hash: a store that reads it alone spares each login the other row.
+    const credentials = (username: string, hash: ScramHash) => {
+      const store = this.#accounts();
+      return store.getScram !== undefined
+        ? store.getScram(username, hash)
+        : store.get(username).then((record) => record?.scram[hash]);
+    };
     for (const name of this.config.auth.mechanisms) {
       // Unknown users get decoy salts with the configured iteration count, so an
       // exchange does not reveal whether an account exists.
@@ -621,7 +628,10 @@ export class XmppServer implements AsyncDisposable {
           ...common,
           allowWithoutTls: this.config.auth.allow_plain_without_tls,
         })
-        : createScramMechanism(name === "SCRAM-SHA-1" ? "SHA-1" : "SHA-256", common);
+        : createScramMechanism(name === "SCRAM-SHA-1" ? "SHA-1" : "SHA-256", {
+          ...common,
+          credentials,
+        });
       this.#mechanismsTls.set(name, mechanism);
       // PLAIN sends the password itself: never offered in the clear unless allowed.
       if (name !== "PLAIN" || this.config.auth.allow_plain_without_tls) {
@@ -747,6 +757,7 @@ export class XmppServer implements AsyncDisposable {
       route: (session, stanza) => this.#router.route(session, stanza),
       registration: () => registrationSettings(this.#config),
       pepLimit: (owner) => pepLimit.check(owner),
+      roster: (username) => this.#loadedRoster(username),
       onRegistrationLimit: (hit) => {
         const event = { limit: "registrations_per_ip", classes: [], ...hit };
         const { retryAfterMs, ...fields } = event;
@@ -764,6 +775,19 @@ export class XmppServer implements AsyncDisposable {
     this.events.on("bound", ({ session }) => services.bound(session));
     this.events.on("closed", ({ session }) => services.closed(session));
     return services;
+  }
+
+  // The roster the roster service keeps for online accounts (read in the
+  // account's queue, as every use of it is), not a second store read.
+  #loadedRoster(username: string): Promise<RosterData> {
+    const im = this.#im;
+    if (im === undefined) {
+      return Promise.reject(new Error("Cannot use IM data: the server is not started"));
+    }
+    return im.queue.run(username, () => im.rosters.load(username)).then(({ roster }) => ({
+      version: roster.version,
+      items: roster.items(),
+    }));
   }
 
   #sessionHost(): SessionHost {

@@ -17,7 +17,7 @@ import { errorReply, StanzaError } from "../errors/stanza_error.ts";
 import { Jid } from "../jid/jid.ts";
 import { IqRegistry } from "../routing/iq_registry.ts";
 import type { AccountStore } from "../storage/account_store.ts";
-import type { ImStore } from "../storage/im_store.ts";
+import type { ImStore, RosterData } from "../storage/im_store.ts";
 import type { Element } from "../xml/element.ts";
 import { AccountDisco } from "./account_disco.ts";
 import { Blocking } from "./blocking.ts";
@@ -59,6 +59,11 @@ export interface AccountServicesOptions<S extends AccountServiceSession> {
   registration: () => RegistrationSettings;
   /** XEP-0205 amplification check before a PEP publish notifies contacts. @default {none} */
   pepLimit?: (owner: string) => StanzaError | undefined;
+  /**
+   * An account's roster where the server keeps it loaded, for the PEP last
+   * items at initial presence. @default {the store's}
+   */
+  roster?: (username: string) => Promise<RosterData>;
   /** Told about registrations over `limits.registrations_per_ip`. @default {nothing} */
   onRegistrationLimit?: (hit: RegistrationLimitHit) => void;
   /** Told about accounts registered, changed or removed in-band. @default {nothing} */
@@ -167,6 +172,7 @@ export class AccountServices<S extends AccountServiceSession> implements Disposa
     this.pep = new Pep(context, {
       blocked: (a, b) => this.blocking.eitherBlocks(a, b),
       ...(options.pepLimit === undefined ? {} : { limit: options.pepLimit }),
+      ...(options.roster === undefined ? {} : { roster: options.roster }),
     });
     stack.use(this.pep.registerAccount(iq, this.accountDisco.info));
     stack.use(this.pep.registerPeer(this.#peer));

@@ -15,7 +15,7 @@
 import { StanzaError } from "../errors/stanza_error.ts";
 import { Jid } from "../jid/jid.ts";
 import type { IqRegistry, IqRequest } from "../routing/iq_registry.ts";
-import { fitsUtf8, type ImStore, type PepItem } from "../storage/im_store.ts";
+import { fitsUtf8, type ImStore, type PepItem, type RosterData } from "../storage/im_store.ts";
 import { el, type Element } from "../xml/element.ts";
 import { NS_CLIENT } from "../xml/ns.ts";
 import { serialize } from "../xml/serialize.ts";
@@ -225,6 +225,14 @@ export interface PepOptions<S extends ImSession> {
    * @default {() => undefined}
    */
   limit?: (owner: string) => StanzaError | undefined;
+  /**
+   * The account's roster when a session becomes available, where the server
+   * keeps it loaded (the roster service reads it for the same presence):
+   * one store read per login instead of two.
+   *
+   * @default {the store's getRoster}
+   */
+  roster?: (username: string) => Promise<RosterData>;
 }
 
 /**
@@ -260,6 +268,7 @@ export class Pep<S extends ImSession> {
   #interests: (session: S) => ReadonlySet<string> | undefined;
   #blocked: (a: string, b: string) => Promise<boolean> | boolean;
   #limit: (owner: string) => StanzaError | undefined;
+  #roster: ((username: string) => Promise<RosterData>) | undefined;
 
   /**
    * @param context The server side.
@@ -271,6 +280,7 @@ export class Pep<S extends ImSession> {
     this.#interests = options.interests ?? (() => undefined);
     this.#blocked = options.blocked ?? (() => false);
     this.#limit = options.limit ?? (() => undefined);
+    this.#roster = options.roster;
   }
 
   /**
@@ -351,7 +361,7 @@ export class Pep<S extends ImSession> {
       const [item] = await store.getPepItems(username, node, 1);
       if (item !== undefined) session.send(this.#notification(bare, to, itemsEvent(node, item)));
     }
-    const roster = await store.getRoster(username);
+    const roster = await (this.#roster?.(username) ?? store.getRoster(username));
     const nodes = interests ?? DEFAULT_NOTIFY_NODES;
     for (const contact of roster.items) {
       if (contact.subscription !== "to" && contact.subscription !== "both") continue;

@@ -33,6 +33,12 @@ export interface AccountRecord {
 export interface AccountStore {
   /** The account with this normalised localpart, if any. */
   get(username: string): Promise<AccountRecord | undefined>;
+  /**
+   * One hash's credentials of the account, if any: what a SCRAM login
+   * needs, where a store can read it more cheaply than the whole record.
+   * Optional; callers fall back to {@linkcode AccountStore.get}.
+   */
+  getScram?(username: string, hash: ScramHash): Promise<ScramCredentials | undefined>;
   /** Creates or replaces an account. */
   put(record: AccountRecord): Promise<void>;
   /** Removes an account; returns whether it existed. */

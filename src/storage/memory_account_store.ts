@@ -54,6 +54,30 @@ export class MemoryAccountStore implements AccountStore, Disposable {
   }
 
   /**
+   * One hash's credentials of the account (a copy).
+   *
+   * @param username The normalised localpart.
+   * @param hash The SCRAM hash.
+   * @returns The credentials, or `undefined` if there is no such account.
+   * @throws {Error} If the store is closed (as a rejection).
+   *
+   * @example Usage
+   * ```ts
+   * import { MemoryAccountStore } from "./memory_account_store.ts";
+   * import { createAccountRecord } from "../auth/credentials.ts";
+   * import assert from "node:assert/strict";
+   *
+   * using store = new MemoryAccountStore();
+   * const record = await createAccountRecord("juliet", "r0m30");
+   * await store.put(record);
+   * assert.deepEqual(await store.getScram("juliet", "SHA-256"), record.scram["SHA-256"]);
+   * ```
+   */
+  getScram(username: string, hash: ScramHash): Promise<ScramCredentials | undefined> {
+    return this.get(username).then((record) => record?.scram[hash]);
+  }
+
+  /**
    * Creates or replaces an account.
    *
    * @param record The account; copied.

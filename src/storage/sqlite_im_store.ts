@@ -83,6 +83,18 @@ const MIGRATIONS: readonly string[] = [
    ) STRICT, WITHOUT ROWID;`,
 ];
 
+interface PendingRow {
+  seq: number;
+  jid: string;
+  stanza: string;
+}
+
+/** A row of `selectRoster`: the roster's version and one item. */
+interface RosterRow extends Omit<RosterItemRow, "jid"> {
+  roster_version: number | null;
+  jid: string | null;
+}
+
 interface RosterItemRow {
   jid: string;
   name: string | null;
@@ -118,8 +130,7 @@ export class SqliteImStore implements ImStore, Disposable {
   #db: DatabaseSync;
   #limits: Readonly<ResolvedImStoreLimits>;
   #s: Record<
-    | "rosterVersion"
-    | "rosterItems"
+    | "selectRoster"
     | "upsertRosterItem"
     | "raiseRosterVersion"
     | "deleteRosterItem"
@@ -129,6 +140,7 @@ export class SqliteImStore implements ImStore, Disposable {
     | "selectPending"
     | "deletePending"
     | "offlineCount"
+    | "offlineExists"
     | "insertOffline"
     | "selectOffline"
     | "deleteOffline"
@@ -184,9 +196,14 @@ export class SqliteImStore implements ImStore, Disposable {
     }
     const p = (sql: string) => db.prepare(sql);
     this.#s = {
-      rosterVersion: p("SELECT version FROM rosters WHERE username = ?"),
-      rosterItems: p(
-        "SELECT jid, name, groups, subscription, ask, approved, version FROM roster_items WHERE username = ?",
+      // One statement for the version and the items (every login reads the
+      // roster): always one row, whose item columns are NULL when there is no item.
+      selectRoster: p(
+        `SELECT r.version AS roster_version, i.jid, i.name, i.groups, i.subscription, i.ask,
+           i.approved, i.version
+         FROM (SELECT ? AS username) AS k
+         LEFT JOIN rosters AS r ON r.username = k.username
+         LEFT JOIN roster_items AS i ON i.username = k.username`,
       ),
       upsertRosterItem: p(
         `INSERT INTO roster_items (username, jid, name, groups, subscription, ask, approved, version)
@@ -206,11 +223,12 @@ export class SqliteImStore implements ImStore, Disposable {
         `INSERT INTO pending_subscriptions (username, jid, stanza) VALUES (?, ?, ?)
          ON CONFLICT (username, jid) DO UPDATE SET stanza = excluded.stanza`,
       ),
-      selectPending: p(
-        "SELECT jid, stanza FROM pending_subscriptions WHERE username = ? ORDER BY seq",
-      ),
+      // Sorted by seq in JS: ORDER BY here needs a temporary B-tree on every
+      // login (the index is on (username, jid)), for what is nearly always no row.
+      selectPending: p("SELECT seq, jid, stanza FROM pending_subscriptions WHERE username = ?"),
       deletePending: p("DELETE FROM pending_subscriptions WHERE username = ? AND jid = ?"),
       offlineCount: p("SELECT count(*) AS n FROM offline_messages WHERE username = ?"),
+      offlineExists: p("SELECT 1 AS x FROM offline_messages WHERE username = ? LIMIT 1"),
       insertOffline: p("INSERT INTO offline_messages (username, stamp, stanza) VALUES (?, ?, ?)"),
       selectOffline: p(
         "SELECT id, stamp, stanza FROM offline_messages WHERE username = ? ORDER BY id",
@@ -294,10 +312,12 @@ export class SqliteImStore implements ImStore, Disposable {
    */
   getRoster(username: string): Promise<RosterData> {
     return this.#try(() => {
-      const row = this.#s.rosterVersion.get(username) as { version: number } | undefined;
-      const rows = this.#s.rosterItems.all(username) as unknown as RosterItemRow[];
-      const items = rows.map(toRosterItem).sort(byJid);
-      return { version: row?.version ?? 0, items };
+      const rows = this.#s.selectRoster.all(username) as unknown as RosterRow[];
+      const version = rows[0]?.roster_version ?? 0;
+      const items = rows[0]?.jid === null
+        ? []
+        : (rows as RosterItemRow[]).map(toRosterItem).sort(byJid);
+      return { version, items };
     });
   }
 
@@ -419,7 +439,8 @@ export class SqliteImStore implements ImStore, Disposable {
    */
   getPendingSubscriptions(username: string): Promise<PendingSubscription[]> {
     return this.#try(() => {
-      const rows = this.#s.selectPending.all(username) as unknown as PendingSubscription[];
+      const rows = this.#s.selectPending.all(username) as unknown as PendingRow[];
+      if (rows.length > 1) rows.sort(bySeq);
       return rows.map((row) => ({ jid: row.jid, stanza: row.stanza }));
     });
   }
@@ -518,13 +539,16 @@ export class SqliteImStore implements ImStore, Disposable {
    * ```
    */
   takeOffline(username: string): Promise<OfflineMessage[]> {
-    return this.#try(() =>
-      transaction(this.#db, () => {
+    return this.#try(() => {
+      // Every login asks and most find nothing: a plain read answers them
+      // without taking the write lock (BEGIN IMMEDIATE and COMMIT).
+      if (this.#s.offlineExists.get(username) === undefined) return [];
+      return transaction(this.#db, () => {
         const rows = this.#s.selectOffline.all(username) as unknown as OfflineMessage[];
         if (rows.length > 0) this.#s.deleteOffline.run(username);
         return rows.map((row) => ({ id: row.id, stamp: row.stamp, stanza: row.stanza }));
-      })
-    );
+      });
+    });
   }
 
   /**
@@ -933,6 +957,10 @@ function toRosterItem(row: RosterItemRow): RosterItem {
     approved: row.approved === 1,
     version: row.version,
   };
+}
+
+function bySeq(a: PendingRow, b: PendingRow): number {
+  return a.seq - b.seq;
 }
 
 function byJid(a: RosterItem, b: RosterItem): number {

@@ -25,7 +25,7 @@ import type {
 } from "../xml/stream_parser.ts";
 import { createStreamParser } from "../xml/xml_stream_parser.ts";
 import { bindResult, requestedResource } from "./bind.ts";
-import { buildFeatures } from "./features.ts";
+import { serializedFeatures } from "./features.ts";
 import { type Framing, framingFor } from "./framing.ts";
 import { SaslNegotiation, type SaslResult } from "./sasl_negotiation.ts";
 
@@ -372,7 +372,7 @@ export class C2sSession {
     const major = version === undefined ? 0 : Number.parseInt(version.split(".")[0] ?? "", 10);
     if (!(major >= 1)) return this.close(new StreamError("unsupported-version"));
     this.#phase = "negotiating";
-    const features = buildFeatures({
+    const state = {
       encrypted: this.transport.encrypted,
       canStartTls: this.transport.canStartTls,
       tlsRequired: this.#host.policy.tlsRequired,
@@ -386,9 +386,9 @@ export class C2sSession {
           : this.#parserLimits.maxStanzaBytes,
         idleSeconds: this.#host.policy.idleSeconds,
       },
-    });
-    features.append(...(this.#host.streamFeatures?.(this) ?? []));
-    this.send(features);
+    };
+    const extra = this.#host.streamFeatures?.(this) ?? [];
+    this.#write(serializedFeatures(state, extra, this.#framing.serialize));
   }
 
   #onStreamEnd(): void {

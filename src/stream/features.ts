@@ -80,3 +80,65 @@ function limitsElement(limits: { maxBytes: number | null; idleSeconds: number })
     el("idle-seconds", {}, String(limits.idleSeconds)),
   );
 }
+
+/** Distinct feature texts kept per serializer; more means a reload churned the limits. */
+const MAX_CACHED_FEATURES = 64;
+const serializedCache = new WeakMap<(element: Element) => string, Map<string, string>>();
+
+/**
+ * The serialized {@linkcode buildFeatures} element with `extra` features
+ * appended, from a cache. A stream's features follow from a handful of
+ * facts, not from the stream, so a server sends the same few texts to every
+ * client: each is built once per serializer (framing) instead of twice per
+ * login.
+ *
+ * @param state The stream's negotiation state.
+ * @param extra Features the host adds (roster versioning, registration...), appended in order.
+ * @param serialize How the stream writes an element (its framing).
+ * @returns The text to send.
+ *
+ * @example Usage
+ * ```ts
+ * import { serializedFeatures } from "./features.ts";
+ * import { serialize } from "../xml/serialize.ts";
+ * import { el, type Element } from "../xml/element.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const write = (element: Element) => serialize(element, "jabber:client");
+ * const state = { encrypted: true, canStartTls: false, tlsRequired: false,
+ *   authenticated: true, mechanisms: [], limits: undefined };
+ * const text = serializedFeatures(state, [el("ver", { xmlns: "urn:xmpp:features:rosterver" })], write);
+ * assert.equal(text, '<stream:features><bind xmlns="urn:ietf:params:xml:ns:xmpp-bind"/>' +
+ *   '<session xmlns="urn:ietf:params:xml:ns:xmpp-session"><optional/></session>' +
+ *   '<ver xmlns="urn:xmpp:features:rosterver"/></stream:features>');
+ * assert.equal(serializedFeatures(state, [el("ver", { xmlns: "urn:xmpp:features:rosterver" })], write), text);
+ * ```
+ */
+export function serializedFeatures(
+  state: FeatureState,
+  extra: readonly Element[],
+  serialize: (element: Element) => string,
+): string {
+  let key = (state.encrypted ? "E" : "-") + (state.canStartTls ? "S" : "-") +
+    (state.tlsRequired ? "R" : "-") + (state.authenticated ? "A" : "-");
+  const limits = state.limits;
+  key += limits === undefined ? "|" : `|${limits.maxBytes},${limits.idleSeconds}`;
+  // NUL separates names: it cannot occur in a mechanism name nor in XML.
+  for (const name of state.mechanisms) key += "\0" + name;
+  key += "|";
+  for (const element of extra) key += serialize(element);
+  let cache = serializedCache.get(serialize);
+  if (cache === undefined) {
+    cache = new Map();
+    serializedCache.set(serialize, cache);
+  }
+  let text = cache.get(key);
+  if (text === undefined) {
+    const features = buildFeatures(state);
+    features.append(...extra);
+    text = serialize(features);
+    if (cache.size >= MAX_CACHED_FEATURES) cache.clear();
+    cache.set(key, text);
+  }
+  return text;
+}

@@ -32,22 +32,18 @@ function decodeBase64(text: string): Uint8Array | undefined {
   // RFC 6120 §6.4.2: "=" stands for an empty response.
   if (trimmed === "=") return new Uint8Array(0);
   if (trimmed.length % 4 !== 0 || !BASE64_REGEXP.test(trimmed)) return undefined;
+  // The built-in decoder, not atob and a per-character copy: one login
+  // decodes two of these, and the binary-string detour allocated ~10 KiB.
   try {
-    return Uint8Array.from(atob(trimmed), (char) => char.charCodeAt(0));
+    return Uint8Array.fromBase64(trimmed);
   } catch {
     return undefined;
   }
 }
 
-function encodeBase64(bytes: Uint8Array): string {
-  let binary = "";
-  for (const byte of bytes) binary += String.fromCharCode(byte);
-  return btoa(binary);
-}
-
 function dataElement(name: string, data: Uint8Array | undefined): Element {
   if (data === undefined || data.length === 0) return el(name, { xmlns: NS_SASL });
-  return el(name, { xmlns: NS_SASL }, encodeBase64(data));
+  return el(name, { xmlns: NS_SASL }, data.toBase64());
 }
 
 /**

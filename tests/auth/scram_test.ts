@@ -363,6 +363,35 @@ Deno.test("SCRAM exchange answers failure to steps after it finished", async () 
   });
 });
 
+Deno.test("SCRAM exchange reads one hash's credentials when the store offers it", async () => {
+  const record = await account("user", "pencil", crypto.getRandomValues(new Uint8Array(16)));
+  for (const hash of ["SHA-1", "SHA-256"] as const) {
+    const asked: string[] = [];
+    const mechanism = createScramMechanism(hash, {
+      lookup: () => Promise.reject(new Error("lookup must not be used")),
+      credentials: (username, wanted) => {
+        asked.push(`${username}/${wanted}`);
+        return Promise.resolve(username === "user" ? record.scram[wanted] : undefined);
+      },
+    });
+    assert.equal((await login(mechanism.start({ encrypted: true }), { hash })).kind, "success");
+    assert.deepEqual(
+      await login(mechanism.start({ encrypted: true }), { hash, password: "pen" }),
+      { kind: "failure", condition: "not-authorized" },
+    );
+    assert.deepEqual(
+      await login(mechanism.start({ encrypted: true }), { hash, username: "nobody" }),
+      { kind: "failure", condition: "not-authorized" },
+    );
+    assert.deepEqual(asked, [`user/${hash}`, `user/${hash}`, `nobody/${hash}`]);
+  }
+  const failing = createScramMechanism("SHA-1", {
+    lookup: () => Promise.resolve(undefined),
+    credentials: () => Promise.reject(new Error("Database is down")),
+  }).start({ encrypted: true });
+  await assert.rejects(failing.step(bytes("n,,n=user,r=abc")), { message: "Database is down" });
+});
+
 Deno.test("SCRAM exchange passes on lookup errors", async () => {
   const exchange = createScramMechanism("SHA-1", {
     lookup: () => Promise.reject(new Error("Database is down")),

@@ -443,6 +443,28 @@ Deno.test("Pep.sendLastItems() sends own nodes and contacts' interesting nodes t
   assert.match(got[2]!, /from="romeo@x" to="juliet@x\/balcony".*Romeo/);
 });
 
+Deno.test("Pep.sendLastItems() takes the roster from the roster option when given", async () => {
+  const asked: string[] = [];
+  const { store, sessions, pep, publish } = setup({}, {
+    roster: (username) => {
+      asked.push(username);
+      // Not the store's roster: Romeo is a contact here only.
+      return Promise.resolve({
+        version: 1,
+        items: [{ ...ROSTER_ITEM, jid: "romeo@x", subscription: "to" }],
+      });
+    },
+  });
+  using _store = store;
+  await publish("romeo@x/r", NODE_NICK, nick("Romeo"));
+  const balcony = sessions.add("juliet@x/balcony");
+  await pep.sendLastItems(balcony);
+  const got = balcony.take();
+  assert.equal(got.length, 1);
+  assert.match(got[0]!, /from="romeo@x" to="juliet@x\/balcony".*Romeo/);
+  assert.deepEqual(asked, ["juliet"]);
+});
+
 Deno.test("Pep lists the nodes a requester may read in account disco", async () => {
   const { store, pep, publish } = setup();
   using _store = store;

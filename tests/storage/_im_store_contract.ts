@@ -135,6 +135,15 @@ export function imStoreContract(name: string, create: Factory): void {
     assert.deepEqual(await store.getPendingSubscriptions("romeo"), []);
   });
 
+  test("lists pending subscription requests in arrival order, not JID order", async () => {
+    using store = create();
+    const z = { jid: "z@example.com", stanza: "<presence type='subscribe'/>" };
+    const a = { jid: "a@example.com", stanza: "<presence type='subscribe'/>" };
+    const m = { jid: "m@example.com", stanza: "<presence type='subscribe'/>" };
+    for (const request of [z, a, m]) await store.putPendingSubscription("juliet", request);
+    assert.deepEqual(await store.getPendingSubscriptions("juliet"), [z, a, m]);
+  });
+
   test("stores offline messages up to the quota and hands them over once", async () => {
     using store = create({ maxOfflineMessages: 2 });
     assert.equal(

@@ -15,6 +15,20 @@ Deno.test("MemoryAccountStore round-trips records", async () => {
   assert.ok(stored !== undefined && await verifyPassword(stored, "r0m30"));
 });
 
+Deno.test("MemoryAccountStore.getScram() returns a copy of one hash's credentials", async () => {
+  using store = new MemoryAccountStore();
+  await store.put(juliet);
+  for (const hash of ["SHA-1", "SHA-256"] as const) {
+    assert.deepEqual(await store.getScram("juliet", hash), juliet.scram[hash]);
+  }
+  const copy = await store.getScram("juliet", "SHA-1");
+  copy!.storedKey.fill(0);
+  assert.deepEqual(await store.getScram("juliet", "SHA-1"), juliet.scram["SHA-1"]);
+  assert.equal(await store.getScram("nobody", "SHA-1"), undefined);
+  store.close();
+  await assert.rejects(store.getScram("juliet", "SHA-1"));
+});
+
 Deno.test("MemoryAccountStore.put() replaces an existing account", async () => {
   using store = new MemoryAccountStore();
   await store.put(juliet);

@@ -27,6 +27,22 @@ Deno.test("SqliteAccountStore round-trips records in memory", async () => {
   assert.ok(stored !== undefined && await verifyPassword(stored, PASSWORD));
 });
 
+Deno.test("SqliteAccountStore.getScram() reads one hash's credentials, as get() has them", async () => {
+  using store = new SqliteAccountStore(":memory:");
+  await store.put(juliet);
+  await store.put(romeo);
+  for (const record of [juliet, romeo]) {
+    for (const hash of ["SHA-1", "SHA-256"] as const) {
+      assert.deepEqual(await store.getScram(record.username, hash), record.scram[hash]);
+    }
+  }
+  assert.equal(await store.getScram("nobody", "SHA-1"), undefined);
+  await store.delete("juliet");
+  assert.equal(await store.getScram("juliet", "SHA-256"), undefined);
+  store.close();
+  await assert.rejects(store.getScram("romeo", "SHA-1"));
+});
+
 Deno.test("SqliteAccountStore persists across reopening a file in new directories", async () => {
   await withTempDir(async (dir) => {
     const path = join(dir, "nested", "deeper", "accounts.db");

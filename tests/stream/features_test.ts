@@ -1,5 +1,7 @@
 import assert from "node:assert/strict";
-import { buildFeatures, type FeatureState } from "../../src/stream/features.ts";
+import { buildFeatures, type FeatureState, serializedFeatures } from "../../src/stream/features.ts";
+import { serializeFragment } from "../../src/stream/framing.ts";
+import { el, type Element } from "../../src/xml/element.ts";
 import { NS_CLIENT, NS_STREAMS } from "../../src/xml/ns.ts";
 import { serialize } from "../../src/xml/serialize.ts";
 
@@ -97,4 +99,52 @@ Deno.test("buildFeatures() leaves out max-bytes when there is no byte limit", ()
     `<stream:features><limits xmlns="urn:xmpp:stream-limits:0">` +
       "<idle-seconds>30</idle-seconds></limits></stream:features>",
   );
+});
+
+function clientText(element: Element): string {
+  return serialize(element, NS_CLIENT);
+}
+
+Deno.test("serializedFeatures() gives buildFeatures() plus the extra features, for every state", () => {
+  const register = el("register", { xmlns: "http://jabber.org/features/iq-register" });
+  const ver = el("ver", { xmlns: "urn:xmpp:features:rosterver" });
+  const states: Partial<FeatureState>[] = [
+    {},
+    { tlsRequired: true },
+    { canStartTls: false },
+    { encrypted: true },
+    { encrypted: true, mechanisms: ["PLAIN", "SCRAM-SHA-1"] },
+    { encrypted: true, mechanisms: [] },
+    { authenticated: true },
+    { limits: { maxBytes: 8192, idleSeconds: 600 } },
+    { limits: { maxBytes: 262144, idleSeconds: 600 } },
+    { limits: { maxBytes: null, idleSeconds: 600 } },
+    { limits: { maxBytes: 8192, idleSeconds: 30 } },
+  ];
+  // Twice round: the second pass is answered from the cache.
+  for (let pass = 0; pass < 2; pass++) {
+    for (const overrides of states) {
+      for (const extra of [[], [register], [ver, register]]) {
+        const expected = buildFeatures(state(overrides));
+        expected.append(...extra);
+        assert.equal(
+          serializedFeatures(state(overrides), extra, clientText),
+          clientText(expected),
+          JSON.stringify({ pass, overrides, extra: extra.length }),
+        );
+      }
+    }
+  }
+});
+
+Deno.test("serializedFeatures() keeps one cache per serializer", () => {
+  const figures = { limits: { maxBytes: 4096, idleSeconds: 90 } };
+  const stream = serializedFeatures(state(figures), [], clientText);
+  const fragment = serializedFeatures(state(figures), [], serializeFragment);
+  assert.ok(stream.startsWith("<stream:features><starttls"), stream);
+  assert.ok(
+    fragment.startsWith(`<stream:features xmlns:stream="${NS_STREAMS}"><starttls`),
+    fragment,
+  );
+  assert.equal(serializedFeatures(state(figures), [], clientText), stream);
 });
