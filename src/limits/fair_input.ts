@@ -50,14 +50,14 @@ export interface FairInputOptions {
   /**
    * The most bytes processed for one connection per round; a positive integer.
    *
-   * @default {8192}
+   * @default {4096}
    */
   quantumBytes?: number;
   /**
    * A queue holding more than `quantumBytes × maxQueuedQuanta` bytes pauses its
    * transport until it is down to `quantumBytes`; an integer ≥ 1.
    *
-   * @default {8}
+   * @default {16}
    */
   maxQueuedQuanta?: number;
   /**
@@ -88,7 +88,7 @@ export interface FairInputOptions {
    * the queues whose backlog is new. A number > 0 (`Infinity`: rounds are
    * never cut).
    *
-   * @default {1, or Infinity with a custom `schedule`}
+   * @default {0.5, or Infinity with a custom `schedule`}
    */
   roundBudgetMs?: number;
   /**
@@ -129,12 +129,12 @@ export interface FairInputQueue extends Disposable {
   close(): void;
 }
 
-const DEFAULT_QUANTUM_BYTES = 8 * 1024;
-const DEFAULT_MAX_QUEUED_QUANTA = 8;
+const DEFAULT_QUANTUM_BYTES = 4 * 1024;
+const DEFAULT_MAX_QUEUED_QUANTA = 16;
 const DEFAULT_IO_POLL_EVERY_MS = 1;
 // A chunk this small is a few stanzas: when it starts a backlog, it goes first.
 const LIGHT_BYTES = 2048;
-const DEFAULT_ROUND_BUDGET_MS = 1;
+const DEFAULT_ROUND_BUDGET_MS = 0.5;
 
 function scheduleImmediate(task: () => void): void {
   setImmediate(task);

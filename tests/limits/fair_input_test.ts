@@ -89,7 +89,7 @@ Deno.test("FairInput() rejects a bad quantum, cap, schedule or onError", () => {
       error.message === "Cannot create fair input: 'schedule' must be a function",
   );
   assert.throws(() => new FairInput({ onError: "log" as unknown as () => void }), TypeError);
-  assert.equal(new FairInput().quantumBytes, 8 * KIB);
+  assert.equal(new FairInput().quantumBytes, 4 * KIB);
 });
 
 Deno.test("FairInputQueue.push() processes at once when idle and the chunk fits the quantum", () => {
@@ -97,10 +97,10 @@ Deno.test("FairInputQueue.push() processes at once when idle and the chunk fits 
   const fair = fairInput(schedule);
   const sink = new PatternSink();
   const queue = fair.register(sink.process);
-  queue.push(pattern(0, 8 * KIB));
-  assert.equal(sink.received, 8 * KIB);
-  queue.push(pattern(8 * KIB, 100));
-  assert.equal(sink.received, 8 * KIB + 100);
+  queue.push(pattern(0, 4 * KIB));
+  assert.equal(sink.received, 4 * KIB);
+  queue.push(pattern(4 * KIB, 100));
+  assert.equal(sink.received, 4 * KIB + 100);
   queue.push(new Uint8Array(0));
   assert.equal(sink.calls, 2);
   assert.equal(schedule.tasks.length, 0);
@@ -137,7 +137,7 @@ Deno.test("FairInput serves a chatty connection within one round while another f
   const READ = 64 * KIB; // what one socket read delivers
   const STANZA = 200;
   const schedule = new ManualSchedule();
-  const fair = fairInput(schedule); // 8 KiB quantum, 64 KiB cap
+  const fair = fairInput(schedule); // 4 KiB quantum, 64 KiB cap
   const log: { who: string; bytes: number }[] = [];
   const floodSink = new PatternSink();
   const chatSink = new PatternSink();
@@ -182,16 +182,16 @@ Deno.test("FairInput serves a chatty connection within one round while another f
         log.findIndex((e, i) => i >= logAtPush && e.who === "chat"),
       );
       const floodBytes = before.reduce((sum, e) => sum + e.bytes, 0);
-      assert.ok(floodBytes <= 8 * KIB, `turn ${turn}: ${floodBytes} B of flood first`);
+      assert.ok(floodBytes <= 4 * KIB, `turn ${turn}: ${floodBytes} B of flood first`);
     }
   }
   assert.equal(floodSink.received, FLOOD);
   assert.equal(chatSink.received, chatSent);
   assert.ok(stanzas > 100, `${stanzas} stanzas`);
-  assert.ok(rounds >= FLOOD / (8 * KIB) - 1, `${rounds} rounds`);
-  assert.equal(floodSink.largest, 8 * KIB);
-  // Bounded: the cap (8 quanta) plus the read that crossed it.
-  assert.ok(maxQueued <= 8 * 8 * KIB + READ, `${maxQueued} B queued`);
+  assert.ok(rounds >= FLOOD / (4 * KIB) - 1, `${rounds} rounds`);
+  assert.equal(floodSink.largest, 4 * KIB);
+  // Bounded: the cap (16 quanta) plus the read that crossed it.
+  assert.ok(maxQueued <= 16 * 4 * KIB + READ, `${maxQueued} B queued`);
   assert.ok(floodTransport.calls.length > 10);
   assert.equal(fair.queuedBytes, 0);
 });
@@ -279,7 +279,7 @@ Deno.test("FairInput keeps order when process pushes into its own or another que
 
 Deno.test("FairInputQueue.close() drops the backlog and leaves the schedule", () => {
   const schedule = new ManualSchedule();
-  const fair = fairInput(schedule, { quantumBytes: 4 });
+  const fair = fairInput(schedule, { quantumBytes: 4, maxQueuedQuanta: 4 }); // cap 16 B
   const transport = new FakeTransport();
   const sink = new PatternSink();
   const queue = fair.register(sink.process, transport);
