@@ -657,6 +657,9 @@ async function main(): Promise<void> {
     (compare ? `${ROOT}/bench/results/latest.md` : `${WORK_DIR}/results.md`);
   await Deno.mkdir(path.slice(0, path.lastIndexOf("/")), { recursive: true });
   await Deno.writeTextFile(path, report);
+  // Formatted like the rest of the repository, so that a committed report passes `deno fmt --check`.
+  await new Deno.Command(Deno.execPath(), { args: ["fmt", "--quiet", path], stdout: "null" })
+    .output();
   out("");
   out(table(sizes, servers, results, scenarios).join("\n"));
   note(`report written to ${path}`);

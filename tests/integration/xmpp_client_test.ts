@@ -60,7 +60,11 @@ Deno.test("@xmpp/client sessions of two accounts exchange presence and messages"
   const bob = connect(t, "bob", "bob-secret", "b");
   await alice.start();
   await bob.start();
+  // The server sends bob's initial presence back to him (RFC 6121 §4.2.2):
+  // wait for it, so that the next presence bob sees is alice's.
+  const own = next(bob, "presence");
   await bob.send(xml("presence"));
+  assert.equal((await own).attrs.from, "bob@localhost/b");
 
   const presence = next(bob, "presence");
   await alice.send(xml("presence", { to: "bob@localhost/b" }, xml("status", {}, "here")));
