@@ -78,6 +78,26 @@ async function serve(
   };
 }
 
+/** A client connected to a fresh listener, its server-side transport recorded; disposing closes both. */
+async function connected(): Promise<
+  { conn: Deno.Conn; transport: TcpTransport; recorder: Recorder } & AsyncDisposable
+> {
+  const { listener, next } = await serve();
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port: listener.addr.port });
+  const transport = await next();
+  const recorder = new Recorder(transport);
+  return {
+    conn,
+    transport,
+    recorder,
+    async [Symbol.asyncDispose]() {
+      conn.close();
+      await recorder.closed.promise;
+      await listener[Symbol.asyncDispose]();
+    },
+  };
+}
+
 /** Reads from `conn` until the text read so far includes `expected`. */
 async function readUntil(conn: Deno.Conn, expected: string): Promise<string> {
   const buffer = new Uint8Array(4096);
@@ -164,11 +184,8 @@ Deno.test("TcpTransport delivers nothing before attach", async () => {
 });
 
 Deno.test("TcpTransport coalesces writes of one turn and counts them in bufferedBytes", async () => {
-  const { listener, next } = await serve();
-  await using _ = listener;
-  const conn = await Deno.connect({ hostname: "127.0.0.1", port: listener.addr.port });
-  const transport = await next();
-  const recorder = new Recorder(transport);
+  await using connection = await connected();
+  const { conn, transport } = connection;
   transport.write("<a/>");
   transport.write("<b/>");
   // Corked until the end of this turn: both writes are still ours.
@@ -178,16 +195,11 @@ Deno.test("TcpTransport coalesces writes of one turn and counts them in buffered
   transport.write("<c/>");
   transport.flush();
   assert.equal(await readUntil(conn, "<c/>"), "<c/>");
-  conn.close();
-  await recorder.closed.promise;
 });
 
 Deno.test("TcpTransport keeps the order of text and bytes written in one turn", async () => {
-  const { listener, next } = await serve();
-  await using _ = listener;
-  const conn = await Deno.connect({ hostname: "127.0.0.1", port: listener.addr.port });
-  const transport = await next();
-  const recorder = new Recorder(transport);
+  await using connection = await connected();
+  const { conn, transport } = connection;
   transport.write("<a>");
   transport.write(encoder.encode("é"));
   transport.write("ü</a>");
@@ -197,44 +209,29 @@ Deno.test("TcpTransport keeps the order of text and bytes written in one turn", 
   transport.write("<b/>");
   transport.write("<c>€</c>");
   assert.equal(await readUntil(conn, "</c>"), "<b/><c>€</c>");
-  conn.close();
-  await recorder.closed.promise;
 });
 
 Deno.test("TcpTransport sends a large turn of writes intact and in order", async () => {
-  const { listener, next } = await serve();
-  await using _ = listener;
-  const conn = await Deno.connect({ hostname: "127.0.0.1", port: listener.addr.port });
-  const transport = await next();
-  const recorder = new Recorder(transport);
+  await using connection = await connected();
+  const { conn, transport } = connection;
   const parts = Array.from({ length: 40 }, (_, i) => `<m n="${i}">${"x".repeat(20_000)}</m>`);
   for (const part of parts) transport.write(part);
   transport.write("<end/>");
   assert.equal(await readUntil(conn, "<end/>"), parts.join("") + "<end/>");
-  conn.close();
-  await recorder.closed.promise;
 });
 
 Deno.test("TcpTransport.destroy() drops the writes of this turn", async () => {
-  const { listener, next } = await serve();
-  await using _ = listener;
-  const conn = await Deno.connect({ hostname: "127.0.0.1", port: listener.addr.port });
-  const transport = await next();
-  const recorder = new Recorder(transport);
+  await using connection = await connected();
+  const { conn, transport } = connection;
   transport.write("never sent");
   transport.destroy();
   assert.equal(transport.bufferedBytes, 0);
   assert.equal((await readAll(conn)).length, 0);
-  conn.close();
-  await recorder.closed.promise;
 });
 
 Deno.test("TcpTransport.pause() stops reading until resume()", async () => {
-  const { listener, next } = await serve();
-  await using _ = listener;
-  const conn = await Deno.connect({ hostname: "127.0.0.1", port: listener.addr.port });
-  const transport = await next();
-  const recorder = new Recorder(transport);
+  await using connection = await connected();
+  const { conn, transport, recorder } = connection;
   await conn.write(encoder.encode("hello"));
   await recorder.received(5);
   transport.pause();
@@ -263,8 +260,6 @@ Deno.test("TcpTransport.pause() stops reading until resume()", async () => {
   await writer;
   await recorder.received(5 + written);
   assert.equal(recorder.length, 5 + written);
-  conn.close();
-  await recorder.closed.promise;
 });
 
 Deno.test("TcpTransport.startTls() upgrades in place and TLS 1.3 carries data both ways", async () => {
