@@ -55,13 +55,13 @@ const MAPPED_IPV4_PREFIX = "::ffff:";
 
 // Writes made in one turn of the event loop go out together: the first write
 // queues the transport and one shared microtask flushes every queued one.
-let corked: TcpTransport[] = [];
-let uncorkScheduled = false;
+let holding: TcpTransport[] = [];
+let flushScheduled = false;
 
-function uncorkAll(): void {
-  const batch = corked;
-  corked = [];
-  uncorkScheduled = false;
+function flushAll(): void {
+  const batch = holding;
+  holding = [];
+  flushScheduled = false;
   for (const transport of batch) transport.flush();
 }
 
@@ -116,7 +116,6 @@ export class TcpTransport implements Transport {
   #encrypted: boolean;
   #state: State = OPEN;
   #paused = false;
-  #corked = false;
   // Writes held until the end of the turn, their length (UTF-16 units for text,
   // as the socket counts them) and whether they are all text.
   #pending: (string | Uint8Array)[] = [];
@@ -214,12 +213,11 @@ export class TcpTransport implements Transport {
     // A socket destroyed by an error emits 'close' only later; writing to it
     // meanwhile would build an ERR_STREAM_DESTROYED error per write.
     if (this.#state !== OPEN || this.#socket.destroyed) return;
-    if (!this.#corked) {
-      this.#corked = true;
-      corked.push(this);
-      if (!uncorkScheduled) {
-        uncorkScheduled = true;
-        queueMicrotask(uncorkAll);
+    if (this.#pending.length === 0) {
+      holding.push(this);
+      if (!flushScheduled) {
+        flushScheduled = true;
+        queueMicrotask(flushAll);
       }
     }
     this.#pending.push(data);
@@ -233,9 +231,8 @@ export class TcpTransport implements Transport {
 
   /** Sends writes coalesced so far now, instead of at the end of this turn. */
   flush(): void {
-    if (!this.#corked) return;
-    this.#corked = false;
     const pending = this.#pending;
+    if (pending.length === 0) return;
     const socket = this.#socket;
     if (pending.length === 1) socket.write(pending[0]!);
     else if (this.#pendingText) {
@@ -344,7 +341,6 @@ export class TcpTransport implements Transport {
   /** Closes at once, dropping pending writes. */
   destroy(): void {
     if (this.#state === CLOSED) return;
-    this.#corked = false;
     this.#dropPending();
     this.#socket.destroy();
   }
@@ -398,7 +394,6 @@ export class TcpTransport implements Transport {
   #closed(): void {
     if (this.#state === CLOSED) return;
     this.#state = CLOSED;
-    this.#corked = false;
     this.#dropPending();
     this.#held = undefined;
     if (this.#closeTimer !== undefined) this.#timers.clear(this.#closeTimer);

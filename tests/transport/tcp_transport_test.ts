@@ -229,6 +229,18 @@ Deno.test("TcpTransport.destroy() drops the writes of this turn", async () => {
   assert.equal((await readAll(conn)).length, 0);
 });
 
+Deno.test("TcpTransport ignores writes to a destroyed socket before its close event", async () => {
+  await using connection = await connected();
+  const { conn, transport, recorder } = connection;
+  transport.destroy();
+  // 'close' comes later: a write meanwhile must neither be held nor fail the socket.
+  transport.write("too late");
+  assert.equal(transport.bufferedBytes, 0);
+  assert.equal((await readAll(conn)).length, 0);
+  await recorder.closed.promise;
+  assert.equal(recorder.closedError, undefined);
+});
+
 Deno.test("TcpTransport.pause() stops reading until resume()", async () => {
   await using connection = await connected();
   const { conn, transport, recorder } = connection;
