@@ -172,6 +172,8 @@ class Scheduler {
   spareFresh: Queue[] = [];
   /** Fresh queues whose chunk was at most `LIGHT_BYTES` (a chat line, not a flood's read): before `fresh`. */
   light: Queue[] = [];
+  /** Whether `push` times its synchronous processing (rounds have a budget and a real event loop). */
+  readonly timesTurns: boolean;
   /** Milliseconds of synchronous processing in this event-loop turn (see `push`). */
   turnSpentMs = 0;
   /** Whether an immediate that ends the turn's synchronous budget is scheduled. */
@@ -199,6 +201,7 @@ class Scheduler {
     roundBudgetMs: number,
   ) {
     this.roundBudgetMs = roundBudgetMs;
+    this.timesTurns = roundBudgetMs !== Infinity && ioPoll !== null;
     this.quantum = quantum;
     this.highWater = highWater;
     this.schedule = schedule;
@@ -392,22 +395,21 @@ class Queue implements FairInputQueue {
     const size = chunk.byteLength;
     if (this.#closed || size === 0) return;
     const scheduler = this.#scheduler;
+    const resumed = this.#resumed;
+    this.#resumed = false;
     if (scheduler.running || scheduler.waiting() > 0) {
-      if (scheduler.polling && !this.inRing && !this.#resumed) scheduler.endPoll();
-      this.#resumed = false;
+      if (scheduler.polling && !this.inRing && !resumed) scheduler.endPoll();
       return this.#enqueue(chunk);
     }
-    this.#resumed = false;
     scheduler.fromIdle = true;
-    const budget = scheduler.roundBudgetMs;
-    if (scheduler.turnSpentMs >= budget && scheduler.ioPoll !== null) {
+    if (scheduler.turnSpentMs >= scheduler.roundBudgetMs) {
       // This turn's reads already took a round's budget: the rest wait for a
       // round, so that one read does not wait behind every other read of the turn.
       return this.#enqueue(chunk);
     }
     // Idle: nothing waits anywhere, so this connection's first quantum runs now.
     const quantum = scheduler.quantum;
-    const timed = budget !== Infinity && scheduler.ioPoll !== null;
+    const timed = scheduler.timesTurns;
     const start = timed ? scheduler.clock.now() : 0;
     scheduler.running = true;
     try {

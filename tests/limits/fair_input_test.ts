@@ -583,3 +583,30 @@ Deno.test("FairInput lets socket reads in while a backlog takes many rounds (rea
     await new Promise((resolve) => server.close(resolve));
   }
 });
+
+Deno.test("FairInput processes at most a round's budget of reads at once per event-loop turn", () => {
+  const clock = new ManualClock();
+  const schedule = new ManualSchedule();
+  const fair = fairInput(schedule, {
+    clock,
+    roundBudgetMs: 1,
+    ioPoll: (resume) => resume(),
+  });
+  const log: string[] = [];
+  const decoder = new TextDecoder();
+  const encoder = new TextEncoder();
+  const queues = ["a", "b", "c"].map((name) =>
+    fair.register((chunk) => {
+      log.push(name + decoder.decode(chunk));
+      clock.advance(1); // each read costs 1 ms
+    })
+  );
+  queues[0]!.push(encoder.encode("1")); // idle: at once; the turn's budget is spent
+  queues[1]!.push(encoder.encode("1")); // same turn: waits for a round
+  queues[2]!.push(encoder.encode("1"));
+  assert.deepEqual(log, ["a1"]);
+  schedule.runAll(); // the turn ends, then the rounds serve the rest in arrival order
+  assert.deepEqual(log, ["a1", "b1", "c1"]);
+  queues[0]!.push(encoder.encode("2")); // a new turn: at once again
+  assert.deepEqual(log, ["a1", "b1", "c1", "a2"]);
+});
