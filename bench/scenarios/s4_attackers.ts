@@ -14,12 +14,12 @@
 import type { XmppConnection } from "../loadgen/connection.ts";
 import { openSessions } from "../loadgen/sessions.ts";
 import { loadKeyCache, parseScenarioArgs, printLine } from "./_cli.ts";
+import { type Attack, ATTACKS } from "./s4_under_attack.ts";
 
-/** The attacks a phase can run. */
-export const FLOOD_ATTACKS = ["small", "large", "oversize"] as const;
+/** An attack of S4 (every phase but the baseline). */
+type FloodAttack = Exclude<Attack, "none">;
 
-/** One of {@linkcode FLOOD_ATTACKS}. */
-export type FloodAttack = typeof FLOOD_ATTACKS[number];
+const FLOOD_ATTACKS = ATTACKS.filter((attack): attack is FloodAttack => attack !== "none");
 
 const OVERSIZE_LIMIT = 64 * 1024 * 1024;
 
@@ -32,7 +32,7 @@ const OVERSIZE_LIMIT = 64 * 1024 * 1024;
  * @param until When to stop.
  * @returns Bytes written.
  */
-export async function flood(
+async function flood(
   conn: XmppConnection,
   to: string,
   attack: FloodAttack,
