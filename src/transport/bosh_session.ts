@@ -407,7 +407,14 @@ export class BoshSession implements FramedTransport {
     if (restart) this.#push(this.#openBytes());
     // An empty request still counts as activity for the stream's idle timeout.
     this.#push(body.payload.byteLength === 0 ? EMPTY : body.payload);
-    if (terminate) this.#push(encoder.encode(`<close xmlns="${NS_FRAMING}"/>`));
+    if (terminate) {
+      this.#push(encoder.encode(`<close xmlns="${NS_FRAMING}"/>`));
+      // The stream may close a little later (its input can wait for a fair-input
+      // round): every held request then gets the terminate body, none an empty one.
+      this.#held.push(exchange);
+      if (this.#state !== OPEN) return this.#flushEnded();
+      return this.#armWait(exchange);
+    }
     this.#hold(exchange);
   }
 

@@ -234,6 +234,20 @@ Deno.test("BoshSession feeds a new stream open on xmpp:restart and <close/> on t
   assert.deepEqual(t.events.toSorted(), ["closed", "gone"]);
 });
 
+Deno.test("BoshSession answers a held request with the terminate body, also when the stream closes later", async () => {
+  const t = await started();
+  const held = t.session.request(101, body());
+  assert.equal(await state(held), PENDING);
+  const terminate = t.session.request(102, body("", { type: "terminate" }));
+  // The stream has not closed yet (its input may wait for a round): the held
+  // request is not answered empty, as it would be past `hold` otherwise.
+  assert.equal(await state(held), PENDING);
+  t.session.framing.close(t.session, undefined);
+  t.session.close();
+  assert.equal(await held, `<body ${NS} type="terminate"/>`);
+  assert.equal(await terminate, `<body ${NS} type="terminate"/>`);
+});
+
 Deno.test("BoshSession sends a stream error as a remote-stream-error terminate", async () => {
   const t = await started();
   t.session.framing.close(t.session, new StreamError("conflict").toElement());
