@@ -37,6 +37,7 @@ import { C2sSession, type SessionHost, type StreamPolicy } from "./stream/c2s_se
 import { generateResource } from "./stream/bind.ts";
 import { type LoadedTlsMaterial, loadTlsMaterial } from "./tls/tls_material.ts";
 import { listenTcp, type TcpListener } from "./transport/tcp_listener.ts";
+import { TcpTransport } from "./transport/tcp_transport.ts";
 import {
   type AcceptResult,
   type HttpListener,
@@ -288,6 +289,7 @@ export class XmppServer implements AsyncDisposable {
       timers: this.#timers,
       log: this.log,
       emit: (event) => this.events.emit("limit", event),
+      flushWrites: TcpTransport.flushHeldWrites,
     });
     this.#limitsAdmin = this.#adminApi();
     this.#metrics = new ServerMetrics(this, { clock: this.#timers });

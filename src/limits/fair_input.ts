@@ -21,18 +21,28 @@
  * immediates do not help, thousands of them run before sockets are polled,
  * and neither does an operation on the thread pool once its threads are
  * warm). So once rounds have run for `ioPollEveryMs` since they started from
- * idle or since the last poll, the next round waits for `ioPoll`, by default
- * a zero-delay timer, which makes the event loop park and poll the sockets.
- * The poll ends early, at the first read on a connection without a backlog
- * (proof that sockets were polled; chunks for backlogged connections and the
- * first chunk after a transport resumes may come from its own buffer), and
- * the round after it serves the connections whose reads arrived first.
+ * idle or since the last poll (by default at once: before every round), the
+ * next round waits for `ioPoll`, by default a zero-delay timer, which makes
+ * the event loop park and poll the sockets. The poll ends early, at the first
+ * chunk read from a socket, which proves that sockets were polled: only the
+ * first chunk after a transport resumes does not count, as it may come from
+ * the transport's own buffer (see {@linkcode FairInputQueue.transportResumed}).
+ * The round after the poll serves the connections whose reads arrived first.
+ * A poll ended early leaves its timer running, and no other starts until it
+ * fires: when it does, it ends the poll running then (the event loop polled
+ * sockets on its way to the timer).
+ * A zero-delay timer fires after 1-2 ms in Deno, so a backlog that no socket
+ * read interrupts is worked through at a fraction of the CPU: backlogs are
+ * what floods leave, and the host's other work goes first.
  *
  * Within one event-loop turn, reads are processed at once only until they
  * took `roundBudgetMs`; later reads of the same turn wait for the next round,
  * so one read never waits behind every other read of a busy turn. A queue
  * whose backlog starts with a light read (at most 2 KiB: a few stanzas, as a
- * person types them) goes before queues whose backlog starts with a heavy one.
+ * person types them) goes before queues whose backlog starts with a heavy one,
+ * and once a round has served the queues with new input it calls
+ * `onFreshServed`, so that their replies can be sent before the older
+ * backlogs' quanta are parsed.
  *
  * Memory stays bounded: a queue holding more than `quantumBytes ×
  * maxQueuedQuanta` bytes pauses its transport, and resumes it once its
@@ -70,9 +80,9 @@ export interface FairInputOptions {
   /**
    * Rounds running back to back for this many milliseconds (since they
    * started from idle, or since the last poll) are followed by an I/O poll
-   * (see `ioPoll`); a finite number ≥ 0.
+   * (see `ioPoll`); a finite number ≥ 0, where 0 polls before every round.
    *
-   * @default {1}
+   * @default {0}
    */
   ioPollEveryMs?: number;
   /**
@@ -88,9 +98,18 @@ export interface FairInputOptions {
    * the queues whose backlog is new. A number > 0 (`Infinity`: rounds are
    * never cut).
    *
-   * @default {0.5, or Infinity with a custom `schedule`}
+   * @default {0.1, or Infinity with a custom `schedule`}
    */
   roundBudgetMs?: number;
+  /**
+   * Called in a round once the queues whose backlog is new (the light ones,
+   * then the fresh ones) have had their quantum, before the older backlogs:
+   * the server sends the replies held so far, so that a chat line's
+   * delivery does not wait for a flood's quanta.
+   *
+   * @default {undefined}
+   */
+  onFreshServed?: () => void;
   /**
    * The clock that times `ioPollEveryMs` and `roundBudgetMs`.
    *
@@ -125,16 +144,22 @@ export interface FairInputQueue extends Disposable {
    * `onError` is set (the queue is then closed).
    */
   push(chunk: Uint8Array): void;
+  /**
+   * Tells the queue that its transport was resumed by another party (such
+   * as bandwidth karma): the next chunk may come from the transport's own
+   * buffer, so it does not prove that sockets were polled.
+   */
+  transportResumed(): void;
   /** Drops the backlog and leaves the schedule; the transport is left as it is. */
   close(): void;
 }
 
 const DEFAULT_QUANTUM_BYTES = 4 * 1024;
 const DEFAULT_MAX_QUEUED_QUANTA = 16;
-const DEFAULT_IO_POLL_EVERY_MS = 1;
+const DEFAULT_IO_POLL_EVERY_MS = 0;
 // A chunk this small is a few stanzas: when it starts a backlog, it goes first.
 const LIGHT_BYTES = 2048;
-const DEFAULT_ROUND_BUDGET_MS = 0.5;
+const DEFAULT_ROUND_BUDGET_MS = 0.1;
 
 function scheduleImmediate(task: () => void): void {
   setImmediate(task);
@@ -155,6 +180,7 @@ class Scheduler {
   readonly highWater: number;
   readonly schedule: (task: () => void) => void;
   readonly onError: ((error: unknown) => void) | undefined;
+  readonly onFreshServed: (() => void) | undefined;
   readonly runRound: () => void;
   readonly clock: Clock;
   readonly pollEveryMs: number;
@@ -165,8 +191,13 @@ class Scheduler {
   ioAt: number;
   /** Whether the next round waits for an I/O poll. */
   polling = false;
-  /** Counts polls, so that a poll ended early ignores its own late `resume`. */
-  pollCount = 0;
+  /**
+   * Whether an `ioPoll` has not resumed yet. One at a time: a poll ended early
+   * leaves its own outstanding, and when it resumes it ends the poll running
+   * then, as the event loop went through a socket poll on its way.
+   */
+  pollOutstanding = false;
+  readonly pollResumed: () => void;
   /** Queues that had no backlog before their latest chunk: served first, in arrival order. */
   fresh: Queue[] = [];
   spareFresh: Queue[] = [];
@@ -199,8 +230,10 @@ class Scheduler {
     pollEveryMs: number,
     ioPoll: ((resume: () => void) => void) | null,
     roundBudgetMs: number,
+    onFreshServed: (() => void) | undefined,
   ) {
     this.roundBudgetMs = roundBudgetMs;
+    this.onFreshServed = onFreshServed;
     this.timesTurns = roundBudgetMs !== Infinity && ioPoll !== null;
     this.quantum = quantum;
     this.highWater = highWater;
@@ -211,6 +244,10 @@ class Scheduler {
     this.ioPoll = ioPoll;
     this.ioAt = ioPoll !== null ? clock.now() : 0;
     this.runRound = () => this.round();
+    this.pollResumed = () => {
+      this.pollOutstanding = false;
+      if (this.polling) this.endPoll();
+    };
     this.endTurn = () => {
       this.turnSpentMs = 0;
       this.turnEndScheduled = false;
@@ -227,10 +264,10 @@ class Scheduler {
           this.ioAt = now;
         } else if (now - this.ioAt >= this.pollEveryMs) {
           this.polling = true;
-          const poll = ++this.pollCount;
-          this.ioPoll(() => {
-            if (this.polling && this.pollCount === poll) this.endPoll();
-          });
+          if (!this.pollOutstanding) {
+            this.pollOutstanding = true;
+            this.ioPoll(this.pollResumed);
+          }
           return;
         }
       }
@@ -266,7 +303,8 @@ class Scheduler {
     try {
       // Fresh queues, light ones first: those that arrive during the round wait for the next one.
       let fresh = this.fresh;
-      if (this.light.length > 0) {
+      const lightCount = this.light.length;
+      if (lightCount > 0) {
         fresh = this.light.concat(fresh);
         this.light.length = 0;
         this.fresh.length = 0;
@@ -278,9 +316,15 @@ class Scheduler {
         over = deadline !== Infinity && this.clock.now() >= deadline;
       }
       if (i < fresh.length) {
-        // Cut short: the rest stay ahead of the queues that came meanwhile.
+        // Cut short: the rest stay ahead of the queues of their kind that came
+        // meanwhile, so that a stream of light newcomers cannot starve them.
+        if (i < lightCount) {
+          const light = fresh.slice(i, lightCount);
+          for (let k = 0; k < this.light.length; k++) light.push(this.light[k] as Queue);
+          this.light = light;
+        }
         const later = this.fresh;
-        this.fresh = fresh.slice(i);
+        this.fresh = fresh.slice(Math.max(i, lightCount));
         for (let k = 0; k < later.length; k++) this.fresh.push(later[k] as Queue);
         later.length = 0;
         this.spareFresh = later;
@@ -288,6 +332,7 @@ class Scheduler {
         fresh.length = 0;
         this.spareFresh = fresh;
       }
+      if (i > 0) this.onFreshServed?.();
       // Queues with an older backlog: each one quantum, those served go to the back.
       if (over) left = 0;
       while (left-- > 0) {
@@ -398,7 +443,7 @@ class Queue implements FairInputQueue {
     const resumed = this.#resumed;
     this.#resumed = false;
     if (scheduler.running || scheduler.waiting() > 0) {
-      if (scheduler.polling && !this.inRing && !resumed) scheduler.endPoll();
+      if (scheduler.polling && !resumed) scheduler.endPoll();
       return this.#enqueue(chunk);
     }
     scheduler.fromIdle = true;
@@ -428,6 +473,10 @@ class Queue implements FairInputQueue {
     // `process` may have pushed (to any queue) meanwhile.
     scheduler.ensureScheduled();
     scheduler.rethrow();
+  }
+
+  transportResumed(): void {
+    this.#resumed = true;
   }
 
   close(): void {
@@ -549,7 +598,8 @@ export class FairInput {
    * @throws {RangeError} If `quantumBytes` is not a positive integer,
    * `maxQueuedQuanta` is not an integer ≥ 1, `ioPollEveryMs` is negative or not
    * finite, or `roundBudgetMs` is not > 0.
-   * @throws {TypeError} If `schedule`, `ioPoll` or `onError` is given but not a function.
+   * @throws {TypeError} If `schedule`, `ioPoll`, `onError` or `onFreshServed` is given but
+   * not a function.
    */
   constructor(options: FairInputOptions = {}) {
     const quantum = options.quantumBytes ?? DEFAULT_QUANTUM_BYTES;
@@ -570,6 +620,9 @@ export class FairInput {
     }
     if (options.onError !== undefined && typeof options.onError !== "function") {
       throw new TypeError("Cannot create fair input: 'onError' must be a function");
+    }
+    if (options.onFreshServed !== undefined && typeof options.onFreshServed !== "function") {
+      throw new TypeError("Cannot create fair input: 'onFreshServed' must be a function");
     }
     const pollEveryMs = options.ioPollEveryMs ?? DEFAULT_IO_POLL_EVERY_MS;
     if (!(pollEveryMs >= 0) || pollEveryMs === Infinity) {
@@ -599,6 +652,7 @@ export class FairInput {
       pollEveryMs,
       ioPoll,
       roundBudgetMs,
+      options.onFreshServed,
     );
   }
 

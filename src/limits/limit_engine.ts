@@ -83,6 +83,30 @@ export function parserCaps(
 }
 
 /** The karma penalty options a bandwidth limit implies. */
+/**
+ * Karma's switch on a session's reading: also tells the session's fair-input
+ * queue when reading resumes, as the next chunk may come from the
+ * transport's own buffer rather than from a socket poll.
+ */
+class KarmaSwitch implements Pausable {
+  readonly #handle: Pausable;
+  readonly #state: SessionLimitState;
+
+  constructor(handle: Pausable, state: SessionLimitState) {
+    this.#handle = handle;
+    this.#state = state;
+  }
+
+  pause(): void {
+    this.#handle.pause();
+  }
+
+  resume(): void {
+    this.#state.input?.transportResumed();
+    this.#handle.resume();
+  }
+}
+
 function penaltyOf(bandwidth: BandwidthLimit): { penalty: number; recoveryMs: number } {
   const penalty = bandwidth.penalty_rate === null || bandwidth.rate === null
     ? 1
@@ -192,6 +216,12 @@ export interface LimitEngineOptions {
   log: Logger;
   /** Receives every limit event (the server re-emits them to embedders). */
   emit(event: LimitEvent): void;
+  /**
+   * Sends the replies transports hold until the end of the event-loop turn;
+   * called by fair input once the connections with new input were served,
+   * before the older backlogs.
+   */
+  flushWrites?: () => void;
 }
 
 /** Sessions and addresses tracked per limiter table before the oldest is forgotten. */
@@ -260,6 +290,7 @@ export class LimitEngine {
       clock: this.#timers,
     });
     this.#fair = new FairInput({
+      ...(options.flushWrites === undefined ? {} : { onFreshServed: options.flushWrites }),
       onError: (error) => {
         this.#log.error("input-error", {
           reason: error instanceof Error ? error.message : String(error),
@@ -357,7 +388,7 @@ export class LimitEngine {
         this.#hit(state, "bandwidth", event.mode, event.bytes, limit.rate ?? 0, event.waitMs);
       },
     });
-    karma.attach(handles.karma);
+    karma.attach(new KarmaSwitch(handles.karma, state));
     state.karma = karma;
     state.input = this.#fair.register((bytes) => {
       state.chunkAt = this.#timers.now();

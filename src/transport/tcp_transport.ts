@@ -376,6 +376,22 @@ export class TcpTransport implements Transport {
     (socket as OwnedSocket)[OWNER] = undefined;
   }
 
+  /**
+   * Sends the writes every TCP transport holds now, instead of at the end of
+   * this event-loop turn: for a caller that has more work in the same turn
+   * and wants the replies so far to go out first.
+   *
+   * @example Usage
+   * ```ts
+   * import { TcpTransport } from "./tcp_transport.ts";
+   *
+   * TcpTransport.flushHeldWrites(); // nothing held: nothing sent
+   * ```
+   */
+  static flushHeldWrites(): void {
+    flushAll();
+  }
+
   static #onData(this: Socket, chunk: Uint8Array): void {
     const transport = (this as OwnedSocket)[OWNER];
     if (transport !== undefined) transport.#handler?.data(chunk);

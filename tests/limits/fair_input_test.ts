@@ -66,7 +66,7 @@ class PatternSink {
   };
 }
 
-Deno.test("FairInput() rejects a bad quantum, cap, schedule or onError", () => {
+Deno.test("FairInput() rejects a bad quantum, cap, schedule, onError or onFreshServed", () => {
   assert.throws(
     () => new FairInput({ quantumBytes: 0 }),
     (error: unknown) =>
@@ -89,6 +89,10 @@ Deno.test("FairInput() rejects a bad quantum, cap, schedule or onError", () => {
       error.message === "Cannot create fair input: 'schedule' must be a function",
   );
   assert.throws(() => new FairInput({ onError: "log" as unknown as () => void }), TypeError);
+  assert.throws(
+    () => new FairInput({ onFreshServed: "flush" as unknown as () => void }),
+    TypeError,
+  );
   assert.equal(new FairInput().quantumBytes, 4 * KIB);
 });
 
@@ -450,23 +454,25 @@ Deno.test("FairInput polls for I/O before a round once rounds ran ioPollEveryMs"
   // 1 ms of rounds: the next one waits for a poll, not for the schedule.
   assert.equal(schedule.tasks.length, 0);
   assert.equal(polls.length, 1);
-  // More bytes for the backlogged connection prove nothing: still polling.
+  // A chunk read from any socket proves that sockets were polled, even one for
+  // the backlogged connection: the poll ends and a round is scheduled.
   flood.push(encoder.encode("eeee"));
-  assert.equal(schedule.tasks.length, 0);
-  polls.shift()!();
+  assert.equal(schedule.tasks.length, 1);
   schedule.runOne();
   assert.deepEqual(log, ["aaaa", "bbbb", "cccc"]);
-  // A read on a connection without a backlog ends the poll early; it goes first.
+  // The round took 1 ms: the next one waits for a poll again. The first poll's
+  // timer is still outstanding, so no second one starts; a chat line ends this poll.
+  assert.equal(schedule.tasks.length, 0);
   assert.equal(polls.length, 1);
   chat.push(encoder.encode("<b/>"));
   assert.equal(schedule.tasks.length, 1);
   schedule.runOne();
   assert.deepEqual(log, ["aaaa", "bbbb", "cccc", "<b/>", "dddd"]);
-  // The ended poll's late resume does not start a round of its own.
-  polls.shift()!();
+  // Polling again: when the outstanding timer fires, it ends the poll running then.
   assert.equal(schedule.tasks.length, 0);
   assert.equal(polls.length, 1);
   polls.shift()!();
+  assert.equal(schedule.tasks.length, 1);
   schedule.runOne();
   assert.deepEqual(log, ["aaaa", "bbbb", "cccc", "<b/>", "dddd", "eeee"]);
   assert.equal(polls.length, 0);
@@ -500,6 +506,58 @@ Deno.test("FairInput does not end a poll at the first chunk after a transport re
   assert.ok(served > 0);
 });
 
+Deno.test("FairInput does not end a poll at the first chunk after a transport resumed elsewhere", () => {
+  const clock = new ManualClock();
+  const schedule = new ManualSchedule();
+  const polls: (() => void)[] = [];
+  const fair = fairInput(schedule, {
+    clock,
+    ioPollEveryMs: 0,
+    ioPoll: (resume) => polls.push(resume),
+    quantumBytes: 4,
+  });
+  const encoder = new TextEncoder();
+  const other = fair.register(() => clock.advance(1));
+  const throttled = fair.register(() => {});
+  other.push(encoder.encode("oooooooooooo")); // a backlog keeps rounds going
+  schedule.runOne();
+  assert.equal(polls.length, 1);
+  // Karma resumed the transport: its next chunk may be the one it buffered while paused.
+  throttled.transportResumed();
+  throttled.push(encoder.encode("buf"));
+  assert.equal(schedule.tasks.length, 0, "still polling");
+  throttled.push(encoder.encode("read")); // the one after it came from a socket read
+  assert.equal(schedule.tasks.length, 1);
+});
+
+Deno.test("FairInput calls onFreshServed after the queues with new input, before older backlogs", () => {
+  const clock = new ManualClock();
+  const schedule = new ManualSchedule();
+  const log: string[] = [];
+  const fair = fairInput(schedule, {
+    clock,
+    quantumBytes: 4,
+    onFreshServed: () => log.push("flush"),
+  });
+  const decoder = new TextDecoder();
+  const encoder = new TextEncoder();
+  const flood = fair.register((chunk) => log.push(`flood:${decoder.decode(chunk)}`));
+  const chat = fair.register((chunk) => log.push(`chat:${decoder.decode(chunk)}`));
+  flood.push(encoder.encode("aaaabbbbcccc")); // idle: "aaaa" at once, no round
+  assert.deepEqual(log.splice(0), ["flood:aaaa"]);
+  schedule.runOne(); // the flood's backlog is new: served, then the replies go out
+  assert.deepEqual(log.splice(0), ["flood:bbbb", "flush"]);
+  chat.push(encoder.encode("<m/>"));
+  schedule.runOne(); // the chat line, its reply, then the older backlog
+  assert.deepEqual(log.splice(0), ["chat:<m/>", "flush", "flood:cccc"]);
+  assert.equal(schedule.tasks.length, 0);
+  flood.push(encoder.encode("ddddeeee")); // idle again: "dddd" at once
+  flood.push(encoder.encode("ffff"));
+  schedule.runOne();
+  schedule.runAll(); // only older backlog left: no flush of its own
+  assert.deepEqual(log.splice(0), ["flood:dddd", "flood:eeee", "flush", "flood:ffff"]);
+});
+
 Deno.test("FairInput cuts a round at roundBudgetMs and serves new backlogs before old ones", () => {
   const clock = new ManualClock();
   const schedule = new ManualSchedule();
@@ -530,6 +588,29 @@ Deno.test("FairInput cuts a round at roundBudgetMs and serves new backlogs befor
   assert.equal(log.filter((entry) => entry.startsWith("d")).length, 1);
   assert.equal(log.length, 10); // a: two more quanta (one ran at once), b and c: three, d: one, and the chat
   assert.equal(fair.queuedBytes, 0);
+});
+
+Deno.test("FairInput keeps light queues a cut round left ahead of light newcomers", () => {
+  const clock = new ManualClock();
+  const schedule = new ManualSchedule();
+  const fair = fairInput(schedule, { clock, roundBudgetMs: 1, ioPoll: (resume) => resume() });
+  const log: string[] = [];
+  const queues = ["a", "b", "c", "d"].map((name) =>
+    fair.register(() => {
+      log.push(name);
+      clock.advance(1); // each read costs a round's budget
+    })
+  );
+  const line = new Uint8Array(100); // light: a chat line
+  queues[0]!.push(line); // idle: at once, and this turn's budget is spent
+  queues[1]!.push(line); // the same turn: both wait for a round
+  queues[2]!.push(line);
+  schedule.runOne(); // the turn ends
+  schedule.runOne(); // b, then the round's budget is spent: c waits
+  queues[3]!.push(line); // a light newcomer, as in a login storm
+  schedule.runAll();
+  // c came first and keeps its place: newcomers cannot starve it.
+  assert.deepEqual(log, ["a", "b", "c", "d"]);
 });
 
 Deno.test("FairInput serves a light newcomer before heavier ones that arrived first", () => {

@@ -197,6 +197,22 @@ Deno.test("TcpTransport coalesces writes of one turn and counts them in buffered
   assert.equal(await readUntil(conn, "<c/>"), "<c/>");
 });
 
+Deno.test("TcpTransport.flushHeldWrites() sends every transport's writes of this turn now", async () => {
+  await using first = await connected();
+  await using second = await connected();
+  // Let both new sockets settle, so that each takes a small write at once.
+  await new Promise((resolve) => setTimeout(resolve, 20));
+  first.transport.write("<a/>");
+  second.transport.write("<b/>");
+  assert.equal(first.transport.bufferedBytes + second.transport.bufferedBytes, 8);
+  TcpTransport.flushHeldWrites();
+  // Handed to the sockets, which took them at once: nothing waits for the end of the turn.
+  assert.equal(first.transport.bufferedBytes, 0);
+  assert.equal(second.transport.bufferedBytes, 0);
+  assert.equal(await readUntil(first.conn, "<a/>"), "<a/>");
+  assert.equal(await readUntil(second.conn, "<b/>"), "<b/>");
+});
+
 Deno.test("TcpTransport keeps the order of text and bytes written in one turn", async () => {
   await using connection = await connected();
   const { conn, transport } = connection;
