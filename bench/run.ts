@@ -46,7 +46,7 @@ interface Sizes {
   s1: { clients: number; inFlight: number };
   s2: { pairs: number; inFlight: number; seconds: number; warmup: number };
   s3: { steps: number[]; settle: number };
-  s4: { pairs: number; rate: number; attackers: number; seconds: number };
+  s4: { pairs: number; rate: number; attackers: number; seconds: number; warmup: number };
   s5: { rate: number; seconds: number; logins: number; inFlight: number };
 }
 
@@ -55,7 +55,7 @@ const FULL: Sizes = {
   s1: { clients: 2000, inFlight: 100 },
   s2: { pairs: 200, inFlight: 20, seconds: 10, warmup: 2 },
   s3: { steps: [5000, 10_000, 15_000], settle: 3 },
-  s4: { pairs: 50, rate: 5, attackers: 20, seconds: 5 },
+  s4: { pairs: 50, rate: 5, attackers: 20, seconds: 5, warmup: 2 },
   s5: { rate: 500, seconds: 10, logins: 200, inFlight: 10 },
 };
 
@@ -64,7 +64,7 @@ const MODERATE: Sizes = {
   s1: { clients: 1000, inFlight: 100 },
   s2: { pairs: 100, inFlight: 20, seconds: 5, warmup: 1 },
   s3: { steps: [1000, 2000], settle: 2 },
-  s4: { pairs: 20, rate: 5, attackers: 10, seconds: 3 },
+  s4: { pairs: 20, rate: 5, attackers: 10, seconds: 3, warmup: 1 },
   s5: { rate: 200, seconds: 5, logins: 100, inFlight: 10 },
 };
 
@@ -194,6 +194,8 @@ function scenarioFlags(scenario: Scenario, sizes: Sizes): string[] {
         `${s4.attackers}`,
         "--seconds",
         `${s4.seconds}`,
+        "--warmup",
+        `${s4.warmup}`,
       ];
     }
     case "S5": {
@@ -638,6 +640,9 @@ async function main(): Promise<void> {
     `  attackers per phase of ${sizes.s4.seconds} s: small stanzas, 200 KiB stanzas, one`,
     "  unterminated stanza each, sent by a second load-generator process under `nice -n 10`",
     "  (real attackers are remote). Ratios compare the legitimate p99 with the no-attack phase.",
+    `  Before the measured phases each attack runs once for ${sizes.s4.warmup} s, untimed (as S1`,
+    "  and S2 warm up): a server met by its very first flood runs it through code its JIT has",
+    "  not optimised yet; the JSON lines report that round apart (`warmup_phases`).",
     `- S5: ${sizes.s5.rate} connections/s for ${sizes.s5.seconds} s from 127.3.0.1 (stream`,
     `  header, then silence) while ${sizes.s5.logins} legitimate clients log in from other`,
     "  addresses; baseline is the same logins without the flood.",
