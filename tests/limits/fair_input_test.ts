@@ -44,6 +44,15 @@ function fairInput(schedule: ManualSchedule, options: FairInputOptions = {}): Fa
   return new FairInput({ ...options, schedule: schedule.schedule });
 }
 
+/** A fair input on a manual clock and schedule whose I/O polls wait in `polls` until resumed. */
+function polledFairInput(options: FairInputOptions) {
+  const clock = new ManualClock();
+  const schedule = new ManualSchedule();
+  const polls: (() => void)[] = [];
+  const fair = fairInput(schedule, { clock, ioPoll: (resume) => polls.push(resume), ...options });
+  return { clock, schedule, polls, fair };
+}
+
 /** Bytes `from`, `from + 1`, … modulo 251, so any loss or reordering shows. */
 function pattern(from: number, length: number): Uint8Array {
   const bytes = new Uint8Array(length);
@@ -428,13 +437,8 @@ Deno.test("FairInput() rejects a bad I/O poll interval, poll or round budget", (
 });
 
 Deno.test("FairInput polls for I/O before a round once rounds ran ioPollEveryMs", () => {
-  const clock = new ManualClock();
-  const schedule = new ManualSchedule();
-  const polls: (() => void)[] = [];
-  const fair = fairInput(schedule, {
-    clock,
+  const { clock, schedule, polls, fair } = polledFairInput({
     ioPollEveryMs: 1,
-    ioPoll: (resume) => polls.push(resume),
     quantumBytes: 4,
   });
   const log: string[] = [];
@@ -480,13 +484,8 @@ Deno.test("FairInput polls for I/O before a round once rounds ran ioPollEveryMs"
 });
 
 Deno.test("FairInput does not end a poll at the first chunk after a transport resumes", () => {
-  const clock = new ManualClock();
-  const schedule = new ManualSchedule();
-  const polls: (() => void)[] = [];
-  const fair = fairInput(schedule, {
-    clock,
+  const { clock, schedule, polls, fair } = polledFairInput({
     ioPollEveryMs: 0,
-    ioPoll: (resume) => polls.push(resume),
     quantumBytes: 4,
     maxQueuedQuanta: 1,
   });
@@ -507,13 +506,8 @@ Deno.test("FairInput does not end a poll at the first chunk after a transport re
 });
 
 Deno.test("FairInput does not end a poll at the first chunk after a transport resumed elsewhere", () => {
-  const clock = new ManualClock();
-  const schedule = new ManualSchedule();
-  const polls: (() => void)[] = [];
-  const fair = fairInput(schedule, {
-    clock,
+  const { clock, schedule, polls, fair } = polledFairInput({
     ioPollEveryMs: 0,
-    ioPoll: (resume) => polls.push(resume),
     quantumBytes: 4,
   });
   const encoder = new TextEncoder();
