@@ -45,7 +45,7 @@ import {
 import { WindowCounter, WindowCounterTable } from "./window_counter.ts";
 import { FairInput, type FairInputQueue } from "./fair_input.ts";
 import { Karma, KarmaBucket } from "./karma.ts";
-import type { Pausable } from "../transport/pause_gate.ts";
+import type { Pausable, ResumeObserver } from "../transport/pause_gate.ts";
 import type { BandwidthLimit } from "../config/schema.ts";
 
 /**
@@ -83,30 +83,6 @@ export function parserCaps(
 }
 
 /** The karma penalty options a bandwidth limit implies. */
-/**
- * Karma's switch on a session's reading: also tells the session's fair-input
- * queue when reading resumes, as the next chunk may come from the
- * transport's own buffer rather than from a socket poll.
- */
-class KarmaSwitch implements Pausable {
-  readonly #handle: Pausable;
-  readonly #state: SessionLimitState;
-
-  constructor(handle: Pausable, state: SessionLimitState) {
-    this.#handle = handle;
-    this.#state = state;
-  }
-
-  pause(): void {
-    this.#handle.pause();
-  }
-
-  resume(): void {
-    this.#state.input?.transportResumed();
-    this.#handle.resume();
-  }
-}
-
 function penaltyOf(bandwidth: BandwidthLimit): { penalty: number; recoveryMs: number } {
   const penalty = bandwidth.penalty_rate === null || bandwidth.rate === null
     ? 1
@@ -186,6 +162,12 @@ export interface InputHandles {
   karma: Pausable;
   /** Paused while the fair-input backlog is over its cap. */
   fair: Pausable;
+  /**
+   * Where the fair-input queue learns that reading resumed, for any party's
+   * reason: the next chunk may come from the transport's buffer, so it does
+   * not prove that sockets were polled.
+   */
+  resumes?: { observeResumes(observer: ResumeObserver): void };
 }
 
 /** Live limiter state for administrators. */
@@ -388,7 +370,7 @@ export class LimitEngine {
         this.#hit(state, "bandwidth", event.mode, event.bytes, limit.rate ?? 0, event.waitMs);
       },
     });
-    karma.attach(new KarmaSwitch(handles.karma, state));
+    karma.attach(handles.karma);
     state.karma = karma;
     state.input = this.#fair.register((bytes) => {
       state.chunkAt = this.#timers.now();
@@ -398,6 +380,7 @@ export class LimitEngine {
         state.chunkAt = undefined;
       }
     }, handles.fair);
+    handles.resumes?.observeResumes(state.input);
   }
 
   /** Bytes read from a session's connection, before parsing. */

@@ -13,7 +13,7 @@ import { errorReply, StanzaError } from "../errors/stanza_error.ts";
 import { StreamError } from "../errors/stream_error.ts";
 import type { Jid } from "../jid/jid.ts";
 import type { SessionLimitState } from "../limits/limit_engine.ts";
-import { PauseGate, type PauseHandle } from "../transport/pause_gate.ts";
+import { PauseGate, type PauseHandle, type ResumeObserver } from "../transport/pause_gate.ts";
 import type { Transport, TransportHandler } from "../transport/transport.ts";
 import { el, type Element } from "../xml/element.ts";
 import { NS_BIND, NS_CLIENT, NS_SASL, NS_SESSION, NS_TLS } from "../xml/ns.ts";
@@ -244,6 +244,15 @@ export class C2sSession {
    */
   pauseHandle(): PauseHandle {
     return this.#gate.handle();
+  }
+
+  /**
+   * Tells `observer` each time reading resumes, whichever party paused it
+   * (the fair-input queue: a chunk right after a resume may come from the
+   * transport's buffer).
+   */
+  observeResumes(observer: ResumeObserver): void {
+    this.#gate.observe(observer);
   }
 
   /** Parses bytes the host has let through. */

@@ -13,6 +13,12 @@ export interface Pausable {
   resume(): void;
 }
 
+/** Told each time a {@linkcode PauseGate} resumes its transport. */
+export interface ResumeObserver {
+  /** The transport resumes: its next chunk may come from its own buffer, not from a socket read. */
+  transportResumed(): void;
+}
+
 /** One party's switch on a {@linkcode PauseGate}. */
 export interface PauseHandle extends Pausable {
   /** Whether this party holds the transport paused. */
@@ -53,6 +59,30 @@ export class PauseGate {
   }
 
   /**
+   * Tells `observer` each time the gate resumes the transport, whichever
+   * party's resume it was; replaces any earlier observer.
+   *
+   * @param observer Receives `transportResumed()` just before the transport resumes.
+   *
+   * @example Usage
+   * ```ts
+   * import { PauseGate } from "./pause_gate.ts";
+   * import assert from "node:assert/strict";
+   *
+   * const gate = new PauseGate({ pause() {}, resume() {} });
+   * let resumes = 0;
+   * gate.observe({ transportResumed: () => resumes++ });
+   * const karma = gate.handle();
+   * karma.pause();
+   * karma.resume();
+   * assert.equal(resumes, 1);
+   * ```
+   */
+  observe(observer: ResumeObserver): void {
+    this.#state.observer = observer;
+  }
+
+  /**
    * A new party's switch.
    *
    * @throws {RangeError} After 30 handles.
@@ -67,6 +97,7 @@ export class PauseGate {
 class GateState {
   held = 0;
   readonly target: Pausable;
+  observer: ResumeObserver | undefined = undefined;
 
   constructor(target: Pausable) {
     this.target = target;
@@ -99,6 +130,9 @@ class GateHandle implements PauseHandle {
     const state = this.#state;
     if ((state.held & this.#bit) === 0) return;
     state.held &= ~this.#bit;
-    if (state.held === 0) state.target.resume();
+    if (state.held === 0) {
+      state.observer?.transportResumed();
+      state.target.resume();
+    }
   }
 }

@@ -840,6 +840,25 @@ Deno.test("inbound stanza_rules check what a session receives and answer the sen
   );
 });
 
+Deno.test("connectInput() has the session's gate tell its fair-input queue when reading resumes", () => {
+  const engine = new LimitEngine(resolveConfig(limits({})), {
+    timers: new ManualClock(),
+    log: new Logger({ sink: () => {} }),
+    emit: () => {},
+  });
+  const state = engine.admit("192.0.2.7", "tcp")!;
+  const idle = { pause() {}, resume() {} };
+  const observers: unknown[] = [];
+  engine.connectInput(state, {
+    karma: idle,
+    fair: idle,
+    resumes: { observeResumes: (observer) => observers.push(observer) },
+  }, () => {});
+  // Karma's resumes and the stream's own reach the queue through the gate.
+  assert.deepEqual(observers, [state.input]);
+  engine.release(state);
+});
+
 Deno.test("distinct_recipients counts every stanza of one input chunk at the time the chunk was parsed", () => {
   const clock = new ManualClock();
   const engine = new LimitEngine(

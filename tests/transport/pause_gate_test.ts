@@ -37,6 +37,22 @@ Deno.test("PauseGate ignores repeated pauses and resumes of one holder", () => {
   assert.deepEqual(calls, ["pause", "resume"]);
 });
 
+Deno.test("PauseGate tells its observer before each time it resumes the transport, for any party", () => {
+  const { calls, target } = recorder();
+  const gate = new PauseGate(target);
+  gate.observe({ transportResumed: () => calls.push("observed") });
+  const session = gate.handle();
+  const karma = gate.handle();
+  karma.pause();
+  karma.resume();
+  session.pause();
+  karma.pause();
+  session.resume(); // karma still holds it: no resume, nothing observed
+  karma.resume();
+  karma.resume(); // already resumed
+  assert.deepEqual(calls, ["pause", "observed", "resume", "pause", "observed", "resume"]);
+});
+
 Deno.test("PauseGate refuses a 31st handle", () => {
   const gate = new PauseGate(recorder().target);
   for (let i = 0; i < 30; i++) gate.handle();
