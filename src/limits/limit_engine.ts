@@ -272,6 +272,7 @@ export class LimitEngine {
       clock: this.#timers,
     });
     this.#fair = new FairInput({
+      clock: this.#timers,
       ...(options.flushWrites === undefined ? {} : { onFreshServed: options.flushWrites }),
       onError: (error) => {
         this.#log.error("input-error", {
