@@ -407,22 +407,18 @@ export class BoshSession implements FramedTransport {
     if (restart) this.#push(this.#openBytes());
     // An empty request still counts as activity for the stream's idle timeout.
     this.#push(body.payload.byteLength === 0 ? EMPTY : body.payload);
-    if (terminate) {
-      this.#push(encoder.encode(`<close xmlns="${NS_FRAMING}"/>`));
-      // The stream may close a little later (its input can wait for a fair-input
-      // round): every held request then gets the terminate body, none an empty one.
-      this.#held.push(exchange);
-      if (this.#state !== OPEN) return this.#flushEnded();
-      return this.#armWait(exchange);
-    }
-    this.#hold(exchange);
+    if (terminate) this.#push(encoder.encode(`<close xmlns="${NS_FRAMING}"/>`));
+    // A terminate request answers nothing yet: the stream may close a little later
+    // (its input can wait for a fair-input round), and every held request then
+    // gets the terminate body, none an empty one.
+    this.#hold(exchange, !terminate);
   }
 
-  #hold(exchange: Exchange): void {
+  #hold(exchange: Exchange, answer = true): void {
     this.#held.push(exchange);
     if (this.#state !== OPEN) return this.#flushEnded();
     this.#armWait(exchange);
-    this.#flush();
+    if (answer) this.#flush();
   }
 
   #armWait(exchange: Exchange): void {
