@@ -539,7 +539,7 @@ export class XmppServer implements AsyncDisposable {
     this.#sessions.add(session);
     this.#engine.connectInput(
       limits,
-      { karma: session.pauseHandle(), fair: session.pauseHandle(), resumes: session },
+      { karma: session.pauseHandle(), fair: session.pauseHandle(), heldInput: session },
       (bytes) => session.receive(bytes),
     );
     return session;

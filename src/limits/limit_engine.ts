@@ -45,7 +45,7 @@ import {
 import { WindowCounter, WindowCounterTable } from "./window_counter.ts";
 import { FairInput, type FairInputQueue } from "./fair_input.ts";
 import { Karma, KarmaBucket } from "./karma.ts";
-import type { Pausable, ResumeObserver } from "../transport/pause_gate.ts";
+import type { HeldInputObserver, Pausable } from "../transport/pause_gate.ts";
 import type { BandwidthLimit } from "../config/schema.ts";
 
 /**
@@ -164,10 +164,10 @@ export interface InputHandles {
   fair: Pausable;
   /**
    * Where the fair-input queue learns that reading resumed, for any party's
-   * reason: the next chunk may come from the transport's buffer, so it does
+   * reason, with input the transport read before the pause: that chunk does
    * not prove that sockets were polled.
    */
-  resumes?: { observeResumes(observer: ResumeObserver): void };
+  heldInput?: { observeHeldInput(observer: HeldInputObserver): void };
 }
 
 /** Live limiter state for administrators. */
@@ -381,7 +381,7 @@ export class LimitEngine {
         state.chunkAt = undefined;
       }
     }, handles.fair);
-    handles.resumes?.observeResumes(state.input);
+    handles.heldInput?.observeHeldInput(state.input);
   }
 
   /** Bytes read from a session's connection, before parsing. */

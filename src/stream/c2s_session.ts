@@ -13,7 +13,7 @@ import { errorReply, StanzaError } from "../errors/stanza_error.ts";
 import { StreamError } from "../errors/stream_error.ts";
 import type { Jid } from "../jid/jid.ts";
 import type { SessionLimitState } from "../limits/limit_engine.ts";
-import { PauseGate, type PauseHandle, type ResumeObserver } from "../transport/pause_gate.ts";
+import { type HeldInputObserver, PauseGate, type PauseHandle } from "../transport/pause_gate.ts";
 import type { Transport, TransportHandler } from "../transport/transport.ts";
 import { el, type Element } from "../xml/element.ts";
 import { NS_BIND, NS_CLIENT, NS_SASL, NS_SESSION, NS_TLS } from "../xml/ns.ts";
@@ -247,11 +247,11 @@ export class C2sSession {
   }
 
   /**
-   * Tells `observer` each time reading resumes, whichever party paused it
-   * (the fair-input queue: a chunk right after a resume may come from the
-   * transport's buffer).
+   * Tells `observer` each time reading resumes with input the transport read
+   * before the pause, whichever party paused it (the fair-input queue: that
+   * chunk comes from the transport's buffer, not from a socket read).
    */
-  observeResumes(observer: ResumeObserver): void {
+  observeHeldInput(observer: HeldInputObserver): void {
     this.#gate.observe(observer);
   }
 

@@ -328,6 +328,11 @@ export class BoshSession implements FramedTransport {
     }
   }
 
+  /** Whether payloads wait for reading to resume (those of requests that came early included). */
+  get holdsInput(): boolean {
+    return this.#inbox.length > 0 || this.#early.has(this.#lastRid + 1);
+  }
+
   /** Holds payloads back (they wait in order). Idempotent. */
   pause(): void {
     this.#paused = true;

@@ -181,6 +181,10 @@ class MemoryTransport implements Transport {
     waiter?.resolve();
   }
 
+  get holdsInput(): boolean {
+    return this.#inbound.length > 0;
+  }
+
   pause(): void {
     this.#paused = true;
   }

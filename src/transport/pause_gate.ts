@@ -13,10 +13,19 @@ export interface Pausable {
   resume(): void;
 }
 
-/** Told each time a {@linkcode PauseGate} resumes its transport. */
-export interface ResumeObserver {
-  /** The transport resumes: its next chunk may come from its own buffer, not from a socket read. */
-  transportResumed(): void;
+/** What a {@linkcode PauseGate} pauses: a transport's reading. */
+export interface PausableInput extends Pausable {
+  /**
+   * Whether input read before the pause waits in the transport, so that
+   * `resume()` delivers it without reading from the peer again.
+   */
+  readonly holdsInput: boolean;
+}
+
+/** Told each time a {@linkcode PauseGate} resumes a transport that holds input. */
+export interface HeldInputObserver {
+  /** Reading resumes with held input: the next chunk comes from the transport's buffer, not from a socket read. */
+  heldInputResumed(): void;
 }
 
 /** One party's switch on a {@linkcode PauseGate}. */
@@ -34,7 +43,11 @@ export interface PauseHandle extends Pausable {
  * import assert from "node:assert/strict";
  *
  * const calls: string[] = [];
- * const gate = new PauseGate({ pause: () => calls.push("pause"), resume: () => calls.push("resume") });
+ * const gate = new PauseGate({
+ *   holdsInput: false,
+ *   pause: () => calls.push("pause"),
+ *   resume: () => calls.push("resume"),
+ * });
  * const stream = gate.handle();
  * const karma = gate.handle();
  * stream.pause();
@@ -49,7 +62,7 @@ export class PauseGate {
   #next = 0;
 
   /** @param target The transport to pause and resume. */
-  constructor(target: Pausable) {
+  constructor(target: PausableInput) {
     this.#state = new GateState(target);
   }
 
@@ -59,26 +72,30 @@ export class PauseGate {
   }
 
   /**
-   * Tells `observer` each time the gate resumes the transport, whichever
-   * party's resume it was; replaces any earlier observer.
+   * Tells `observer` each time the gate resumes the transport while it holds
+   * input, whichever party's resume it was; replaces any earlier observer.
    *
-   * @param observer Receives `transportResumed()` just before the transport resumes.
+   * @param observer Receives `heldInputResumed()` just before the transport resumes.
    *
    * @example Usage
    * ```ts
    * import { PauseGate } from "./pause_gate.ts";
    * import assert from "node:assert/strict";
    *
-   * const gate = new PauseGate({ pause() {}, resume() {} });
-   * let resumes = 0;
-   * gate.observe({ transportResumed: () => resumes++ });
+   * const transport = { holdsInput: false, pause() {}, resume() {} };
+   * const gate = new PauseGate(transport);
+   * let heldResumes = 0;
+   * gate.observe({ heldInputResumed: () => heldResumes++ });
    * const karma = gate.handle();
    * karma.pause();
+   * karma.resume(); // nothing was read meanwhile
+   * karma.pause();
+   * transport.holdsInput = true; // a read in flight landed in the transport's buffer
    * karma.resume();
-   * assert.equal(resumes, 1);
+   * assert.equal(heldResumes, 1);
    * ```
    */
-  observe(observer: ResumeObserver): void {
+  observe(observer: HeldInputObserver): void {
     this.#state.observer = observer;
   }
 
@@ -96,10 +113,10 @@ export class PauseGate {
 /** The bits of the parties holding the transport paused; shared by a gate and its handles. */
 class GateState {
   held = 0;
-  readonly target: Pausable;
-  observer: ResumeObserver | undefined = undefined;
+  readonly target: PausableInput;
+  observer: HeldInputObserver | undefined = undefined;
 
-  constructor(target: Pausable) {
+  constructor(target: PausableInput) {
     this.target = target;
   }
 }
@@ -131,7 +148,7 @@ class GateHandle implements PauseHandle {
     if ((state.held & this.#bit) === 0) return;
     state.held &= ~this.#bit;
     if (state.held === 0) {
-      state.observer?.transportResumed();
+      if (state.target.holdsInput) state.observer?.heldInputResumed();
       state.target.resume();
     }
   }

@@ -256,6 +256,11 @@ export class TcpTransport implements Transport {
     this.#pendingText = true;
   }
 
+  /** Whether a read that was in flight when reading paused left its bytes in the socket's buffer. */
+  get holdsInput(): boolean {
+    return this.#socket.readableLength > 0;
+  }
+
   /** Stops reading; the peer's sends back up into its own buffers. Idempotent. */
   pause(): void {
     this.#paused = true;

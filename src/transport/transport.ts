@@ -28,6 +28,12 @@ export interface Transport {
   readonly canStartTls: boolean;
   /** Bytes written but not yet taken by the operating system. */
   readonly bufferedBytes: number;
+  /**
+   * Whether input read from the peer waits here while reading is paused, so
+   * that `resume()` delivers it without reading again (the fair-input
+   * scheduler must not take it for proof that sockets were polled).
+   */
+  readonly holdsInput: boolean;
   /** Attaches the receiver; data flows only after this. */
   attach(handler: TransportHandler): void;
   /** Queues bytes for the peer. */

@@ -199,6 +199,11 @@ export class WebSocketTransport implements Transport {
     if (socket.readyState === WebSocket.OPEN) socket.send(text);
   }
 
+  /** Whether messages wait in the queue for reading to resume. */
+  get holdsInput(): boolean {
+    return this.#queue.length > 0;
+  }
+
   /** Stops handing messages over; they wait in a bounded queue. Idempotent. */
   pause(): void {
     this.#paused = true;

@@ -840,7 +840,7 @@ Deno.test("inbound stanza_rules check what a session receives and answer the sen
   );
 });
 
-Deno.test("connectInput() has the session's gate tell its fair-input queue when reading resumes", () => {
+Deno.test("connectInput() has the session's gate tell its fair-input queue when reading resumes with held input", () => {
   const engine = new LimitEngine(resolveConfig(limits({})), {
     timers: new ManualClock(),
     log: new Logger({ sink: () => {} }),
@@ -852,7 +852,7 @@ Deno.test("connectInput() has the session's gate tell its fair-input queue when 
   engine.connectInput(state, {
     karma: idle,
     fair: idle,
-    resumes: { observeResumes: (observer) => observers.push(observer) },
+    heldInput: { observeHeldInput: (observer) => observers.push(observer) },
   }, () => {});
   // Karma's resumes and the stream's own reach the queue through the gate.
   assert.deepEqual(observers, [state.input]);

@@ -274,9 +274,11 @@ Deno.test("BoshSession.pause() parks requests in order until resume()", async ()
   const b = t.session.request(102, body("<b/>"));
   assert.deepEqual(t.received, []);
   assert.equal(t.session.openRequests, 2);
+  assert.equal(t.session.holdsInput, true);
   // A third request while two are parked is one too many.
   t.session.resume();
   assert.deepEqual(t.received, ["<a/>", "<b/>"]);
+  assert.equal(t.session.holdsInput, false);
   assert.equal(await a, `<body ${NS}/>`);
   assert.equal(await state(b), PENDING);
 });

@@ -43,9 +43,11 @@ Deno.test("MemoryPeer.send() queues until attach and while paused", () => {
   peer.send("b");
   peer.send(new TextEncoder().encode("c"));
   assert.deepEqual(seen, ["a"]);
+  assert.equal(transport.holdsInput, true);
   transport.resume();
   assert.equal(peer.paused, false);
   assert.deepEqual(seen, ["a", "b", "c"]);
+  assert.equal(transport.holdsInput, false);
 });
 
 Deno.test("MemoryTransport stops delivering when the handler pauses mid-queue", () => {

@@ -5,7 +5,11 @@ function recorder() {
   const calls: string[] = [];
   return {
     calls,
-    target: { pause: () => calls.push("pause"), resume: () => calls.push("resume") },
+    target: {
+      holdsInput: false,
+      pause: () => calls.push("pause"),
+      resume: () => calls.push("resume"),
+    },
   };
 }
 
@@ -37,10 +41,11 @@ Deno.test("PauseGate ignores repeated pauses and resumes of one holder", () => {
   assert.deepEqual(calls, ["pause", "resume"]);
 });
 
-Deno.test("PauseGate tells its observer before each time it resumes the transport, for any party", () => {
+Deno.test("PauseGate tells its observer before each time it resumes a transport holding input, for any party", () => {
   const { calls, target } = recorder();
+  target.holdsInput = true;
   const gate = new PauseGate(target);
-  gate.observe({ transportResumed: () => calls.push("observed") });
+  gate.observe({ heldInputResumed: () => calls.push("observed") });
   const session = gate.handle();
   const karma = gate.handle();
   karma.pause();
@@ -51,6 +56,19 @@ Deno.test("PauseGate tells its observer before each time it resumes the transpor
   karma.resume();
   karma.resume(); // already resumed
   assert.deepEqual(calls, ["pause", "observed", "resume", "pause", "observed", "resume"]);
+});
+
+Deno.test("PauseGate does not tell its observer of a resume with nothing held", () => {
+  const { calls, target } = recorder();
+  const gate = new PauseGate(target);
+  gate.observe({ heldInputResumed: () => calls.push("observed") });
+  const sasl = gate.handle();
+  sasl.pause();
+  sasl.resume(); // the client waited for our answer: its next bytes come from a socket read
+  target.holdsInput = true;
+  sasl.pause();
+  sasl.resume();
+  assert.deepEqual(calls, ["pause", "resume", "pause", "observed", "resume"]);
 });
 
 Deno.test("PauseGate refuses a 31st handle", () => {

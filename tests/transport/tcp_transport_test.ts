@@ -290,6 +290,23 @@ Deno.test("TcpTransport.pause() stops reading until resume()", async () => {
   assert.equal(recorder.length, 5 + written);
 });
 
+Deno.test("TcpTransport.holdsInput tells when a read in flight at pause() left bytes for resume()", async () => {
+  await using connection = await connected();
+  const { conn, transport, recorder } = connection;
+  await conn.write(encoder.encode("hello"));
+  await recorder.received(5);
+  transport.pause();
+  assert.equal(transport.holdsInput, false);
+  // The socket's next read was already under way: it completes into the buffer.
+  await conn.write(encoder.encode("world"));
+  for (let waited = 0; !transport.holdsInput && waited < 2000; waited += 10) await delay(10);
+  assert.equal(transport.holdsInput, true);
+  assert.equal(recorder.length, 5, "delivered while paused");
+  transport.resume();
+  await recorder.received(10);
+  assert.equal(transport.holdsInput, false);
+});
+
 Deno.test("TcpTransport.startTls() upgrades in place and TLS 1.3 carries data both ways", async () => {
   const { listener, next } = await serve({ startTls: material });
   await using _ = listener;

@@ -480,11 +480,14 @@ Deno.test("WebSocketTransport.pause() queues messages until resume(), in order",
   socket.open();
   socket.message("<a/>");
   transport.pause();
+  assert.equal(transport.holdsInput, false);
   socket.message("<b/>");
   socket.message("<c/>");
   assert.deepEqual(received, ["<a/>"]);
+  assert.equal(transport.holdsInput, true);
   transport.resume();
   assert.deepEqual(received, ["<a/>", "<b/>", "<c/>"]);
+  assert.equal(transport.holdsInput, false);
 });
 
 Deno.test("WebSocketTransport closes with 1008 when a paused peer sends past maxQueuedBytes", async () => {
