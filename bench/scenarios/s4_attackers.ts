@@ -1,10 +1,11 @@
 /**
  * The attackers of S4 in a process of their own: logs `--count` accounts in
  * (after the legitimate ones, from the attack address pool), prints
- * `{"ready":true}`, waits for one line on stdin, floods for `--seconds` with
+ * `{"ready":true}` once the server has answered a ping on each (their logins
+ * and initial presence processed), waits for one line on stdin, floods for `--seconds` with
  * `--attack`, then prints `{"bytes":…,"disconnected":…}` and exits.
  *
- * Run by S4 (`s4_under_attack.ts`) under `nice`, so that on a shared machine
+ * Run by S4 (`s4_under_attack.ts`) at the lowest priority, so that on a shared machine
  * the flood's sending costs the load generator's measuring process and the
  * server as little CPU as possible: real attackers are remote.
  *
@@ -12,6 +13,7 @@
  */
 
 import type { XmppConnection } from "../loadgen/connection.ts";
+import { attribute } from "../loadgen/framer.ts";
 import { openSessions } from "../loadgen/sessions.ts";
 import { loadKeyCache, parseScenarioArgs, printLine } from "./_cli.ts";
 import { type Attack, ATTACKS } from "./s4_under_attack.ts";
@@ -63,6 +65,19 @@ async function flood(
   return bytes;
 }
 
+/**
+ * Waits for the server's answer to a ping: everything sent on `conn` before
+ * it, such as the initial presence, has been processed by then.
+ *
+ * @param conn A logged-in connection.
+ */
+async function settled(conn: XmppConnection): Promise<void> {
+  conn.send("<iq type='get' id='settle'><ping xmlns='urn:xmpp:ping'/></iq>");
+  while (attribute(await conn.next(), "id") !== "settle") {
+    // The presence the server echoes, and the like.
+  }
+}
+
 async function readLine(): Promise<void> {
   const reader = Deno.stdin.readable.getReader();
   try {
@@ -75,7 +90,22 @@ async function readLine(): Promise<void> {
   }
 }
 
+/**
+ * Lowers the priority of this process's scheduler autogroup (Linux, when
+ * autogroups are on): processes of other sessions, the server and the load
+ * generator, then go first, as they would if the attackers were remote.
+ * Without autogroups `nice` alone does that, and this does nothing.
+ */
+function yieldToOtherSessions(): void {
+  try {
+    Deno.writeTextFileSync("/proc/self/autogroup", "19");
+  } catch {
+    // No autogroups here (or not Linux): `nice` is enough.
+  }
+}
+
 if (import.meta.main) {
+  yieldToOtherSessions();
   const at = Deno.args.indexOf("--attack");
   const attack = FLOOD_ATTACKS.find((name) => name === Deno.args[at + 1]);
   if (at < 0 || attack === undefined) {
@@ -90,6 +120,9 @@ if (import.meta.main) {
     pool: "attack",
     concurrency: count,
   });
+  // The flood starts from settled sessions: their logins, initial presence
+  // included, are not part of the attack measured.
+  await Promise.all(opened.connections.map((conn) => conn === undefined ? 0 : settled(conn)));
   for (const conn of opened.connections) conn?.discardInput();
   printLine({ ready: true, logged_in: opened.connections.filter((c) => c !== undefined).length });
   await readLine();

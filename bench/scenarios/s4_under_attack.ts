@@ -5,11 +5,13 @@
  * stanzas (under the 256 KiB stanza limit), and one oversize stanza each
  * (an unterminated body streamed until the server cuts it or 64 MiB). Every
  * phase gets fresh attacker connections in a process of their own
- * (`s4_attackers.ts`, under `nice -n 10`: real attackers are remote, so their
- * sending should not take the CPU this process measures latency with), which
- * exits when the phase ends.
+ * (`s4_attackers.ts`, in a session of its own at the lowest priority: real
+ * attackers are remote, so their sending should not take the CPU this process
+ * measures latency with), logged in before the phase starts, which exits
+ * when the phase ends.
  * Reports the legitimate p99 per phase against the baseline p99, and the
- * server CPU per phase.
+ * server CPU per phase. A message counts in the phase it was sent in: one
+ * sent before a phase started and delivered after is in none.
  *
  * Before the measured phases every attack runs once for `warmup` seconds,
  * and the legitimate p99 of that round is reported apart (`warmup_phases`):
@@ -63,8 +65,8 @@ interface Attackers {
 }
 
 /**
- * Starts the attackers in their own process (s4_attackers.ts) under `nice`,
- * and resolves once they are logged in.
+ * Starts the attackers in their own process (s4_attackers.ts) at the lowest
+ * priority, and resolves once they are logged in.
  */
 async function startAttackers(
   target: BenchTarget,
@@ -72,8 +74,9 @@ async function startAttackers(
   options: { first: number; count: number; seconds: number; keyCachePath: string | undefined },
 ): Promise<Attackers> {
   const args = [
+    "nice",
     "-n",
-    "10",
+    "19",
     Deno.execPath(),
     "run",
     "-A",
@@ -100,7 +103,10 @@ async function startAttackers(
     `${options.seconds}`,
     ...(options.keyCachePath === undefined ? [] : ["--key-cache", options.keyCachePath]),
   ];
-  const child = new Deno.Command("nice", {
+  // A session of its own, so that the process has its own scheduler autogroup
+  // (Linux groups a session's processes, and `nice` only ranks processes
+  // within their group); s4_attackers.ts then lowers that group's priority.
+  const child = new Deno.Command("setsid", {
     args,
     stdin: "piped",
     stdout: "piped",
@@ -168,6 +174,8 @@ export async function runS4(
   const legit = await openSessions(target, pairs * 2, { concurrency: 50 });
   const latency = new LatencyRecorder();
   let measuring = false;
+  /** When the phase being measured started: messages sent before it belong to no phase. */
+  let phaseStart = Infinity;
   let received = 0;
   let sent = 0;
   let legitErrors = 0;
@@ -180,7 +188,7 @@ export async function runS4(
     receiver.onElement = (xml) => {
       if (!xml.startsWith("<message") || !measuring) return;
       const id = attribute(xml, "id");
-      if (id === undefined) return;
+      if (id === undefined || Number(id) < phaseStart) return;
       latency.add(performance.now() - Number(id));
       received++;
     };
@@ -232,6 +240,7 @@ export async function runS4(
     sent = 0;
     const cpu0 = probe.cpuMs();
     const t0 = performance.now();
+    phaseStart = t0;
     measuring = true;
     attackersProcess?.go();
     await sleep(phaseSeconds * 1000);
