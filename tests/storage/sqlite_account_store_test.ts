@@ -4,6 +4,7 @@ import { DatabaseSync } from "node:sqlite";
 import { SqliteAccountStore } from "../../src/storage/sqlite_account_store.ts";
 import { createAccountRecord, verifyPassword } from "../../src/auth/credentials.ts";
 import type { AccountRecord } from "../../src/storage/account_store.ts";
+import { ManualClock } from "../../src/testing/manual_clock.ts";
 
 const PASSWORD = "unmistakable-plaintext-r0m30";
 const juliet = await createAccountRecord("juliet", PASSWORD, { iterations: 16 });
@@ -205,10 +206,68 @@ Deno.test("SqliteAccountStore.list() returns sorted usernames", async () => {
 
 Deno.test("SqliteAccountStore rejects calls after close()", async () => {
   const store = new SqliteAccountStore(":memory:");
+  await store.put(juliet);
+  await store.getScram("juliet", "SHA-1"); // cached
   store.close();
   store.close();
   await assert.rejects(store.get("juliet"));
+  await assert.rejects(store.getScram("juliet", "SHA-1"));
   await assert.rejects(store.put(juliet));
   await assert.rejects(store.delete("juliet"));
   await assert.rejects(store.list());
+});
+
+Deno.test("SqliteAccountStore.getScram() serves cached credentials, and its own put() and delete() replace them at once", async () => {
+  using store = new SqliteAccountStore(":memory:", { clock: new ManualClock() });
+  await store.put(juliet);
+  const first = await store.getScram("juliet", "SHA-1");
+  assert.equal(await store.getScram("juliet", "SHA-1"), first, "the same cached object");
+  const changed = await createAccountRecord("juliet", "new-password", { iterations: 16 });
+  await store.put(changed);
+  assert.deepEqual(await store.getScram("juliet", "SHA-1"), changed.scram["SHA-1"]);
+  await store.delete("juliet");
+  assert.equal(await store.getScram("juliet", "SHA-1"), undefined);
+});
+
+Deno.test("SqliteAccountStore drops cached credentials within changeCheckMs of another process's change", async () => {
+  await withTempDir(async (dir) => {
+    const path = join(dir, "accounts.db");
+    const clock = new ManualClock();
+    using server = new SqliteAccountStore(path, { clock, changeCheckMs: 1000 });
+    using cli = new SqliteAccountStore(path, { cachedCredentials: 0 }); // as `xmppd passwd` opens it
+    await cli.put(juliet);
+    assert.deepEqual(await server.getScram("juliet", "SHA-1"), juliet.scram["SHA-1"]);
+    const changed = await createAccountRecord("juliet", "new-password", { iterations: 16 });
+    await cli.put(changed);
+    clock.advance(999);
+    assert.deepEqual(
+      await server.getScram("juliet", "SHA-1"),
+      juliet.scram["SHA-1"],
+      "not looked for yet",
+    );
+    clock.advance(1);
+    assert.deepEqual(await server.getScram("juliet", "SHA-1"), changed.scram["SHA-1"]);
+    await cli.delete("juliet");
+    clock.advance(1000);
+    assert.equal(await server.getScram("juliet", "SHA-1"), undefined);
+  });
+});
+
+Deno.test("SqliteAccountStore with cachedCredentials 0 reads every login's credentials from the database", async () => {
+  await withTempDir(async (dir) => {
+    const path = join(dir, "accounts.db");
+    using server = new SqliteAccountStore(path, { cachedCredentials: 0 });
+    using cli = new SqliteAccountStore(path, { cachedCredentials: 0 });
+    await cli.put(juliet);
+    assert.deepEqual(await server.getScram("juliet", "SHA-1"), juliet.scram["SHA-1"]);
+    await cli.delete("juliet");
+    assert.equal(await server.getScram("juliet", "SHA-1"), undefined);
+  });
+});
+
+Deno.test("SqliteAccountStore refuses a negative or fractional cache size and a bad change-check interval", () => {
+  assert.throws(() => new SqliteAccountStore(":memory:", { cachedCredentials: -1 }), RangeError);
+  assert.throws(() => new SqliteAccountStore(":memory:", { cachedCredentials: 1.5 }), RangeError);
+  assert.throws(() => new SqliteAccountStore(":memory:", { changeCheckMs: -1 }), RangeError);
+  assert.throws(() => new SqliteAccountStore(":memory:", { changeCheckMs: Infinity }), RangeError);
 });
