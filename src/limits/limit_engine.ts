@@ -200,8 +200,8 @@ export interface LimitEngineOptions {
   emit(event: LimitEvent): void;
   /**
    * Sends the replies transports hold until the end of the event-loop turn;
-   * called by fair input once the connections with new input were served,
-   * before the older backlogs.
+   * called by fair input once the light queues (a chat line on a connection
+   * without a backlog) were served, before the backlogs.
    */
   flushWrites?: () => void;
 }
@@ -273,7 +273,7 @@ export class LimitEngine {
     });
     this.#fair = new FairInput({
       clock: this.#timers,
-      ...(options.flushWrites === undefined ? {} : { onFreshServed: options.flushWrites }),
+      ...(options.flushWrites === undefined ? {} : { onLightServed: options.flushWrites }),
       onError: (error) => {
         this.#log.error("input-error", {
           reason: error instanceof Error ? error.message : String(error),

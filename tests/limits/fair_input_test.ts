@@ -75,7 +75,7 @@ class PatternSink {
   };
 }
 
-Deno.test("FairInput() rejects a bad quantum, cap, schedule, onError or onFreshServed", () => {
+Deno.test("FairInput() rejects a bad quantum, cap, schedule, onError or onLightServed", () => {
   assert.throws(
     () => new FairInput({ quantumBytes: 0 }),
     (error: unknown) =>
@@ -99,7 +99,7 @@ Deno.test("FairInput() rejects a bad quantum, cap, schedule, onError or onFreshS
   );
   assert.throws(() => new FairInput({ onError: "log" as unknown as () => void }), TypeError);
   assert.throws(
-    () => new FairInput({ onFreshServed: "flush" as unknown as () => void }),
+    () => new FairInput({ onLightServed: "flush" as unknown as () => void }),
     TypeError,
   );
   assert.equal(new FairInput().quantumBytes, 4 * KIB);
@@ -525,14 +525,14 @@ Deno.test("FairInput does not end a poll at the first chunk after a resume with 
   assert.equal(schedule.tasks.length, 1);
 });
 
-Deno.test("FairInput calls onFreshServed after the queues with new input, before older backlogs", () => {
+Deno.test("FairInput calls onLightServed after the light queues, before the backlogs", () => {
   const clock = new ManualClock();
   const schedule = new ManualSchedule();
   const log: string[] = [];
   const fair = fairInput(schedule, {
     clock,
     quantumBytes: 4,
-    onFreshServed: () => log.push("flush"),
+    onLightServed: () => log.push("flush"),
   });
   const decoder = new TextDecoder();
   const encoder = new TextEncoder();
@@ -553,7 +553,7 @@ Deno.test("FairInput calls onFreshServed after the queues with new input, before
   assert.deepEqual(log.splice(0), ["flood:dddd", "flood:eeee", "flush", "flood:ffff"]);
 });
 
-Deno.test("FairInput cuts a round at roundBudgetMs and serves new backlogs before old ones", () => {
+Deno.test("FairInput cuts a round at roundBudgetMs, and the backlogs it did not reach go first in the next", () => {
   const clock = new ManualClock();
   const schedule = new ManualSchedule();
   const fair = fairInput(schedule, { clock, roundBudgetMs: 2, quantumBytes: 4096 });
@@ -621,6 +621,92 @@ Deno.test("FairInput serves a light newcomer before heavier ones that arrived fi
   schedule.runOne();
   // Then the others in arrival order: the rest of heavy's read came first.
   assert.deepEqual(log, ["heavy:4096", "light:150", "heavy:4096", "other:4000"]);
+});
+
+Deno.test("FairInput puts a heavy read of a connection without a backlog behind the backlogs", () => {
+  const schedule = new ManualSchedule();
+  const fair = fairInput(schedule, { quantumBytes: 4096 });
+  const log: string[] = [];
+  const names = ["a", "b", "c"];
+  const [a, b, c] = names.map((name) => fair.register((chunk) => log.push(name + chunk.length)));
+  a!.push(new Uint8Array(8192)); // idle: a quantum at once, the rest a backlog
+  b!.push(new Uint8Array(3000)); // a backlog too
+  c!.push(new Uint8Array(3000)); // no backlog, but a flood's read, not a chat line
+  schedule.runAll();
+  assert.deepEqual(log, ["a4096", "a4096", "b3000", "c3000"]);
+});
+
+Deno.test("FairInput serves a backlog in every round, even one that light queues took whole", () => {
+  const clock = new ManualClock();
+  const schedule = new ManualSchedule();
+  const fair = fairInput(schedule, { clock, roundBudgetMs: 1, quantumBytes: 4096 });
+  const log: string[] = [];
+  const backlog = fair.register((chunk) => log.push(`backlog:${chunk.length}`));
+  const lines = [0, 1, 2].map((n) =>
+    fair.register(() => {
+      log.push(`line${n}`);
+      clock.advance(1); // each line costs a round's budget
+    })
+  );
+  backlog.push(new Uint8Array(12_288)); // idle: a quantum at once
+  for (const line of lines) line.push(new Uint8Array(100));
+  schedule.runOne();
+  assert.deepEqual(log.splice(0), ["backlog:4096", "line0", "backlog:4096"]);
+  schedule.runOne();
+  assert.deepEqual(log.splice(0), ["line1", "backlog:4096"]);
+});
+
+Deno.test("FairInput serves costly input in slices that end at the round's deadline, cheap input whole", () => {
+  const clock = new ManualClock();
+  const schedule = new ManualSchedule();
+  const fair = fairInput(schedule, { clock, roundBudgetMs: 0.25, quantumBytes: 4096 });
+  const log: string[] = [];
+  // A quantum of costly input takes 0.5 ms, more than a round; of cheap input 0.004 ms.
+  const costly = fair.register((chunk) => {
+    log.push(`costly:${chunk.length}`);
+    clock.advance(chunk.length / 8192);
+  });
+  const cheap = fair.register((chunk) => {
+    log.push(`cheap:${chunk.length}`);
+    clock.advance(chunk.length / 1_048_576);
+  });
+  const line = fair.register(() => {
+    log.push("line");
+    clock.advance(0.25); // takes the whole round
+  });
+  costly.push(new Uint8Array(20_480)); // idle: a quantum at once
+  cheap.push(new Uint8Array(12_288));
+  schedule.runOne(); // its cost not known yet: a whole quantum, past the deadline
+  schedule.runOne(); // cheap whole; costly what fits the rest: 0.246 ms is 2,016 bytes
+  line.push(new Uint8Array(100));
+  schedule.runOne(); // the light line takes the budget; one backlog still gets 1 KiB
+  assert.deepEqual(log, [
+    "costly:4096",
+    "costly:4096",
+    "cheap:4096",
+    "costly:2016",
+    "line",
+    "cheap:4096",
+  ]);
+  line.push(new Uint8Array(100));
+  schedule.runOne(); // the line again, then costly's turn with no budget left
+  assert.deepEqual(log.slice(6), ["line", "costly:1024"]); // never less than 1 KiB
+  schedule.runAll();
+  assert.equal(fair.queuedBytes, 0);
+});
+
+Deno.test("FairInputQueue.push() processes at once only the part of costly input that fits a round's budget", () => {
+  const { clock, schedule, fair } = polledFairInput({ roundBudgetMs: 0.25, quantumBytes: 4096 });
+  const sizes: number[] = [];
+  const costly = fair.register((chunk) => {
+    sizes.push(chunk.length);
+    clock.advance(chunk.length / 8192); // 0.5 ms a quantum
+  });
+  costly.push(new Uint8Array(4096)); // idle, its cost not known yet: the whole quantum
+  schedule.runAll(); // the turn ends
+  costly.push(new Uint8Array(4096)); // idle again: 0.25 ms of it now, the rest in a round
+  assert.deepEqual(sizes, [4096, 2048]);
+  assert.equal(fair.queuedBytes, 2048);
 });
 
 Deno.test("FairInput lets socket reads in while a backlog takes many rounds (real sockets)", async () => {
