@@ -55,7 +55,7 @@ const FULL: Sizes = {
   s1: { clients: 2000, inFlight: 100 },
   s2: { pairs: 200, inFlight: 20, seconds: 10, warmup: 2 },
   s3: { steps: [5000, 10_000, 15_000], settle: 3 },
-  s4: { pairs: 50, rate: 5, attackers: 20, seconds: 5, warmup: 2 },
+  s4: { pairs: 50, rate: 5, attackers: 20, seconds: 10, warmup: 2 },
   s5: { rate: 500, seconds: 10, logins: 200, inFlight: 10 },
 };
 
