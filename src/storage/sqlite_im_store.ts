@@ -105,6 +105,9 @@ interface RosterItemRow {
   version: number;
 }
 
+/** The tables every login reads, by the name the store tracks them under. */
+type LoginTable = "roster" | "pending" | "offline" | "pep" | "blocklist";
+
 /**
  * IM data in an SQLite database: WAL journal with `synchronous = FULL`
  * (a call resolves only after its transaction is on disk), schema migrated
@@ -113,6 +116,14 @@ interface RosterItemRow {
  *
  * The API is asynchronous as {@linkcode ImStore} requires, but each call
  * runs synchronously on the calling thread.
+ *
+ * Every login reads the roster, pending subscription requests, offline
+ * messages, PEP nodes and blocklist, and most accounts have none of most of
+ * them, while each SQLite read takes and releases a WAL read lock (three
+ * syscalls): the store remembers which accounts have rows in each of those
+ * tables (loaded on open, added to on every insert, never removed from) and
+ * answers the others without a query. It assumes it is the only writer of
+ * its tables, as in the server (the command line writes only accounts).
  *
  * @example Usage
  * ```ts
@@ -165,6 +176,8 @@ export class SqliteImStore implements ImStore, Disposable {
     StatementSync
   >;
   #deleteAccount: StatementSync[];
+  /** Accounts that may have rows, per table a login reads. */
+  #withRows: Record<LoginTable, Set<string>>;
 
   /**
    * Opens (creating if needed) the database and brings its schema up to date.
@@ -276,6 +289,17 @@ export class SqliteImStore implements ImStore, Disposable {
       "pep_items",
       "blocklist",
     ].map((table) => p(`DELETE FROM ${table} WHERE username = ?`));
+    const withRows = (sql: string) =>
+      new Set((db.prepare(sql).all() as { username: string }[]).map((row) => row.username));
+    this.#withRows = {
+      roster: withRows(
+        "SELECT username FROM rosters UNION SELECT DISTINCT username FROM roster_items",
+      ),
+      pending: withRows("SELECT DISTINCT username FROM pending_subscriptions"),
+      offline: withRows("SELECT DISTINCT username FROM offline_messages"),
+      pep: withRows("SELECT DISTINCT username FROM pep_items"),
+      blocklist: withRows("SELECT DISTINCT username FROM blocklist"),
+    };
   }
 
   /**
@@ -312,6 +336,7 @@ export class SqliteImStore implements ImStore, Disposable {
    */
   getRoster(username: string): Promise<RosterData> {
     return this.#try(() => {
+      if (!this.#withRows.roster.has(username)) return { version: 0, items: [] };
       const rows = this.#s.selectRoster.all(username) as unknown as RosterRow[];
       const version = rows[0]?.roster_version ?? 0;
       const items = rows[0]?.jid === null
@@ -343,6 +368,7 @@ export class SqliteImStore implements ImStore, Disposable {
     return this.#try(() => {
       checkRosterItem(item);
       transaction(this.#db, () => {
+        this.#withRows.roster.add(username);
         this.#s.upsertRosterItem.run(
           username,
           item.jid,
@@ -381,6 +407,7 @@ export class SqliteImStore implements ImStore, Disposable {
       checkRosterVersion(version);
       return transaction(this.#db, () => {
         const removed = this.#s.deleteRosterItem.run(username, jid).changes > 0;
+        this.#withRows.roster.add(username);
         this.#s.raiseRosterVersion.run(username, version);
         return removed;
       });
@@ -416,6 +443,7 @@ export class SqliteImStore implements ImStore, Disposable {
         ) {
           return false;
         }
+        this.#withRows.pending.add(username);
         this.#s.upsertPending.run(username, request.jid, request.stanza);
         return true;
       });
@@ -439,6 +467,7 @@ export class SqliteImStore implements ImStore, Disposable {
    */
   getPendingSubscriptions(username: string): Promise<PendingSubscription[]> {
     return this.#try(() => {
+      if (!this.#withRows.pending.has(username)) return [];
       const rows = this.#s.selectPending.all(username) as unknown as PendingRow[];
       if (rows.length > 1) rows.sort(bySeq);
       return rows.map((row) => ({ jid: row.jid, stanza: row.stanza }));
@@ -495,6 +524,7 @@ export class SqliteImStore implements ImStore, Disposable {
       const max = options.maxMessages ?? this.#limits.maxOfflineMessages;
       return transaction(this.#db, () => {
         if (count(this.#s.offlineCount, username) >= max) return false;
+        this.#withRows.offline.add(username);
         this.#s.insertOffline.run(username, message.stamp, message.stanza);
         return true;
       });
@@ -542,6 +572,7 @@ export class SqliteImStore implements ImStore, Disposable {
     return this.#try(() => {
       // Every login asks and most find nothing: a plain read answers them
       // without taking the write lock (BEGIN IMMEDIATE and COMMIT).
+      if (!this.#withRows.offline.has(username)) return [];
       if (this.#s.offlineExists.get(username) === undefined) return [];
       return transaction(this.#db, () => {
         const rows = this.#s.selectOffline.all(username) as unknown as OfflineMessage[];
@@ -651,6 +682,7 @@ export class SqliteImStore implements ImStore, Disposable {
           return false;
         }
         s.deletePepItem.run(username, item.node, item.id);
+        this.#withRows.pep.add(username);
         s.insertPepItem.run(username, item.node, item.id, item.payload);
         s.trimPepNode.run(username, item.node, maxItems);
         return true;
@@ -768,6 +800,7 @@ export class SqliteImStore implements ImStore, Disposable {
    */
   listPepNodes(username: string): Promise<string[]> {
     return this.#try(() => {
+      if (!this.#withRows.pep.has(username)) return [];
       const rows = this.#s.selectPepNodes.all(username) as unknown as { node: string }[];
       return rows.map((row) => row.node).sort();
     });
@@ -790,6 +823,7 @@ export class SqliteImStore implements ImStore, Disposable {
    */
   getBlocklist(username: string): Promise<string[]> {
     return this.#try(() => {
+      if (!this.#withRows.blocklist.has(username)) return [];
       const rows = this.#s.selectBlocklist.all(username) as unknown as { jid: string }[];
       return rows.map((row) => row.jid).sort();
     });
@@ -823,6 +857,7 @@ export class SqliteImStore implements ImStore, Disposable {
         if (count(s.blockedCount, username) + added.size > this.#limits.maxBlocklistItems) {
           return false;
         }
+        if (added.size > 0) this.#withRows.blocklist.add(username);
         for (const jid of added) s.insertBlocked.run(username, jid);
         return true;
       })
