@@ -220,8 +220,11 @@ Deno.test("SqliteAccountStore rejects calls after close()", async () => {
 Deno.test("SqliteAccountStore.getScram() serves cached credentials, and its own put() and delete() replace them at once", async () => {
   using store = new SqliteAccountStore(":memory:", { clock: new ManualClock() });
   await store.put(juliet);
-  const first = await store.getScram("juliet", "SHA-1");
-  assert.equal(await store.getScram("juliet", "SHA-1"), first, "the same cached object");
+  assert.deepEqual(await store.getScram("juliet", "SHA-1"), juliet.scram["SHA-1"]);
+  const cached = await store.getScram("juliet", "SHA-1"); // from the cache
+  assert.deepEqual(cached, juliet.scram["SHA-1"]);
+  cached!.storedKey.fill(0); // each caller gets its own copy
+  assert.deepEqual(await store.getScram("juliet", "SHA-1"), juliet.scram["SHA-1"]);
   const changed = await createAccountRecord("juliet", "new-password", { iterations: 16 });
   await store.put(changed);
   assert.deepEqual(await store.getScram("juliet", "SHA-1"), changed.scram["SHA-1"]);
