@@ -466,7 +466,8 @@ async function machine(): Promise<string[]> {
     `- Memory: ${format(memKib / 1048576)} GiB`,
     `- OS: Linux ${Deno.osRelease()}; open files capped at 20,000 per process`,
     `- Deno ${Deno.version.deno} (V8 ${Deno.version.v8}); load average at start: ${load}`,
-    `- Source: \`${git}\` (\`-dirty\`: the work tree had uncommitted changes)`,
+    `- Source: \`${git}\`` +
+    (git.endsWith("-dirty") ? " (`-dirty`: the work tree had uncommitted changes)" : ""),
   ];
 }
 
