@@ -232,7 +232,10 @@ class Scheduler {
   /** Whether an immediate that ends the turn's synchronous budget is scheduled. */
   turnEndScheduled = false;
   readonly endTurn: () => void;
-  /** Queues still holding a backlog after a quantum, from `ringHead` on, in serving order. */
+  /**
+   * Backlogs (heavy newcomers, and queues left with input after a quantum),
+   * from `ringHead` on, in serving order.
+   */
   ring: Queue[] = [];
   ringHead = 0;
   readonly roundBudgetMs: number;
