@@ -264,7 +264,7 @@ export class XmppServer implements AsyncDisposable {
       domain: this.config.domain,
       sessions: this.#registry,
       iq: this.#iq,
-      accountExists: async (username) => (await this.#accounts().get(username)) !== undefined,
+      accountExists: (username) => this.#accountExists(username),
       unknownRecipient: (session, stanza) =>
         session.limits === undefined
           ? undefined
@@ -457,7 +457,7 @@ export class XmppServer implements AsyncDisposable {
       store: imStore,
       sessions: this.#registry,
       iq: this.#iq,
-      accountExists: async (username) => (await this.#accounts().get(username)) !== undefined,
+      accountExists: (username) => this.#accountExists(username),
       afterReply: (request, then) => this.#router.afterReply(request, then),
       blocked: (a, b) => this.#services?.blocking.eitherBlocks(a, b) ?? Promise.resolve(false),
       log: this.log,
@@ -598,6 +598,14 @@ export class XmppServer implements AsyncDisposable {
       throw new Error("Cannot use accounts: the server is not started");
     }
     return this.#store;
+  }
+
+  /** Whether the account exists, as cheaply as the store can tell. */
+  async #accountExists(username: string): Promise<boolean> {
+    const store = this.#accounts();
+    return store.has !== undefined
+      ? await store.has(username)
+      : (await store.get(username)) !== undefined;
   }
 
   #username(jid: string): string {

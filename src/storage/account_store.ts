@@ -39,6 +39,12 @@ export interface AccountStore {
    * Optional; callers fall back to {@linkcode AccountStore.get}.
    */
   getScram?(username: string, hash: ScramHash): Promise<ScramCredentials | undefined>;
+  /**
+   * Whether the account exists, where a store can tell more cheaply than by
+   * reading the record (the router asks for every stanza to an account that
+   * is offline). Optional; callers fall back to {@linkcode AccountStore.get}.
+   */
+  has?(username: string): Promise<boolean>;
   /** Creates or replaces an account. */
   put(record: AccountRecord): Promise<void>;
   /** Removes an account; returns whether it existed. */

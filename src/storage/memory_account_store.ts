@@ -78,6 +78,29 @@ export class MemoryAccountStore implements AccountStore, Disposable {
   }
 
   /**
+   * Whether the account exists.
+   *
+   * @param username The normalised localpart.
+   * @returns Whether there is such an account.
+   * @throws {Error} If the store is closed (as a rejection).
+   *
+   * @example Usage
+   * ```ts
+   * import { MemoryAccountStore } from "./memory_account_store.ts";
+   * import { createAccountRecord } from "../auth/credentials.ts";
+   * import assert from "node:assert/strict";
+   *
+   * using store = new MemoryAccountStore();
+   * await store.put(await createAccountRecord("juliet", "r0m30"));
+   * assert.equal(await store.has("juliet"), true);
+   * assert.equal(await store.has("nobody"), false);
+   * ```
+   */
+  has(username: string): Promise<boolean> {
+    return this.get(username).then((record) => record !== undefined);
+  }
+
+  /**
    * Creates or replaces an account.
    *
    * @param record The account; copied.

@@ -103,6 +103,7 @@ export class SqliteAccountStore implements AccountStore, Disposable {
   #insertCredentials: StatementSync;
   #deleteAccount: StatementSync;
   #selectUsernames: StatementSync;
+  #selectAccount: StatementSync;
   #selectDataVersion: StatementSync;
   /**
    * Credentials by `hash + " " + username`, kept as one string
@@ -185,6 +186,7 @@ export class SqliteAccountStore implements AccountStore, Disposable {
     );
     this.#deleteAccount = this.#db.prepare("DELETE FROM accounts WHERE username = ?");
     this.#selectUsernames = this.#db.prepare("SELECT username FROM accounts");
+    this.#selectAccount = this.#db.prepare("SELECT 1 AS x FROM accounts WHERE username = ?");
     // Changes when another connection commits (https://sqlite.org/pragma.html#pragma_data_version).
     this.#selectDataVersion = this.#db.prepare("PRAGMA data_version");
   }
@@ -274,6 +276,30 @@ export class SqliteAccountStore implements AccountStore, Disposable {
         serverKey: Uint8Array.fromHex(serverKey),
       };
     });
+  }
+
+  /**
+   * Whether the account exists: one indexed row, where {@linkcode get} reads
+   * and decodes both hashes' credentials.
+   *
+   * @param username The normalised localpart.
+   * @returns Whether there is such an account.
+   * @throws {Error} If the store is closed (as a rejection).
+   *
+   * @example Usage
+   * ```ts
+   * import { SqliteAccountStore } from "./sqlite_account_store.ts";
+   * import { createAccountRecord } from "../auth/credentials.ts";
+   * import assert from "node:assert/strict";
+   *
+   * using store = new SqliteAccountStore(":memory:");
+   * await store.put(await createAccountRecord("juliet", "r0m30"));
+   * assert.equal(await store.has("juliet"), true);
+   * assert.equal(await store.has("nobody"), false);
+   * ```
+   */
+  has(username: string): Promise<boolean> {
+    return Promise.try(() => this.#selectAccount.get(username) !== undefined);
   }
 
   /** Drops every cached credential if another process committed since the last check. */

@@ -96,3 +96,14 @@ Deno.test("MemoryAccountStore rejects calls after close()", async () => {
   await assert.rejects(store.delete("juliet"), closed);
   await assert.rejects(store.list(), closed);
 });
+
+Deno.test("MemoryAccountStore.has() tells whether an account exists", async () => {
+  const store = new MemoryAccountStore();
+  assert.equal(await store.has("juliet"), false);
+  await store.put(juliet);
+  assert.equal(await store.has("juliet"), true);
+  await store.delete("juliet");
+  assert.equal(await store.has("juliet"), false);
+  store.close();
+  await assert.rejects(store.has("juliet"));
+});

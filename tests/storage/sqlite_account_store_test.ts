@@ -274,3 +274,14 @@ Deno.test("SqliteAccountStore refuses a negative or fractional cache size and a 
   assert.throws(() => new SqliteAccountStore(":memory:", { changeCheckMs: -1 }), RangeError);
   assert.throws(() => new SqliteAccountStore(":memory:", { changeCheckMs: Infinity }), RangeError);
 });
+
+Deno.test("SqliteAccountStore.has() tells whether an account exists", async () => {
+  const store = new SqliteAccountStore(":memory:");
+  assert.equal(await store.has("juliet"), false);
+  await store.put(juliet);
+  assert.equal(await store.has("juliet"), true);
+  await store.delete("juliet");
+  assert.equal(await store.has("juliet"), false);
+  store.close();
+  await assert.rejects(store.has("juliet"));
+});
