@@ -430,7 +430,7 @@ class Queue implements FairInputQueue {
   #closed = false;
   /** Whether the transport resumed with held input and has not handed over a chunk since. */
   #resumed = false;
-  /** Whether the queue is in the scheduler's `active` list (or the batch being served). */
+  /** Whether the queue is in the scheduler's `light` list or `ring` (or the batch being served). */
   inRing = false;
   /** What processing one byte of this connection's input took lately, in ms (a moving average). */
   #msPerByte = 0;

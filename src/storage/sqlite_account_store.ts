@@ -106,7 +106,7 @@ export class SqliteAccountStore implements AccountStore, Disposable {
   #selectAccount: StatementSync;
   #selectDataVersion: StatementSync;
   /**
-   * Credentials by `hash + " " + username`, kept as one string
+   * Credentials by `credentialsKey()`, kept as one string
    * (`iterations salt storedKey serverKey`, in hex) and decoded per login:
    * as three Uint8Arrays (each with its own backing store) an entry took
    * about 2 KB of memory, as the row the query returns about 1 KB (RSS,
@@ -255,13 +255,13 @@ export class SqliteAccountStore implements AccountStore, Disposable {
       let entry: string | undefined;
       if (cache !== undefined) {
         this.#dropIfChangedElsewhere(cache);
-        entry = cache.get(hash + " " + username);
+        entry = cache.get(credentialsKey(hash, username));
       }
       if (entry === undefined) {
         const row = this.#selectScram.get(username, hash) as HexCredentialsRow | undefined;
         if (row === undefined) return undefined;
         entry = `${row.iterations} ${row.salt} ${row.stored_key} ${row.server_key}`;
-        cache?.set(hash + " " + username, entry);
+        cache?.set(credentialsKey(hash, username), entry);
       }
       const [iterations, salt, storedKey, serverKey] = entry.split(" ") as [
         string,
@@ -317,7 +317,7 @@ export class SqliteAccountStore implements AccountStore, Disposable {
   /** Forgets the account's cached credentials (it is being changed or removed). */
   #forget(username: string): void {
     if (this.#credentials === undefined) return;
-    for (const hash of HASHES) this.#credentials.delete(hash + " " + username);
+    for (const hash of HASHES) this.#credentials.delete(credentialsKey(hash, username));
   }
 
   /**
@@ -437,6 +437,11 @@ export class SqliteAccountStore implements AccountStore, Disposable {
   [Symbol.dispose](): void {
     this.close();
   }
+}
+
+/** The cache's key for one hash's credentials of an account. */
+function credentialsKey(hash: ScramHash, username: string): string {
+  return hash + " " + username;
 }
 
 function checkCredentials(

@@ -2,6 +2,9 @@ import assert from "node:assert/strict";
 import { MemoryAccountStore } from "../../src/storage/memory_account_store.ts";
 import { createAccountRecord, verifyPassword } from "../../src/auth/credentials.ts";
 import type { AccountRecord } from "../../src/storage/account_store.ts";
+import { accountStoreContract } from "./_account_store_contract.ts";
+
+accountStoreContract("MemoryAccountStore", () => new MemoryAccountStore());
 
 const juliet = await createAccountRecord("juliet", "r0m30", { iterations: 16 });
 const romeo = await createAccountRecord("romeo", "juliet", { iterations: 16 });
@@ -95,15 +98,4 @@ Deno.test("MemoryAccountStore rejects calls after close()", async () => {
   await assert.rejects(store.put(juliet), closed);
   await assert.rejects(store.delete("juliet"), closed);
   await assert.rejects(store.list(), closed);
-});
-
-Deno.test("MemoryAccountStore.has() tells whether an account exists", async () => {
-  const store = new MemoryAccountStore();
-  assert.equal(await store.has("juliet"), false);
-  await store.put(juliet);
-  assert.equal(await store.has("juliet"), true);
-  await store.delete("juliet");
-  assert.equal(await store.has("juliet"), false);
-  store.close();
-  await assert.rejects(store.has("juliet"));
 });

@@ -5,6 +5,9 @@ import { SqliteAccountStore } from "../../src/storage/sqlite_account_store.ts";
 import { createAccountRecord, verifyPassword } from "../../src/auth/credentials.ts";
 import type { AccountRecord } from "../../src/storage/account_store.ts";
 import { ManualClock } from "../../src/testing/manual_clock.ts";
+import { accountStoreContract } from "./_account_store_contract.ts";
+
+accountStoreContract("SqliteAccountStore", () => new SqliteAccountStore(":memory:"));
 
 const PASSWORD = "unmistakable-plaintext-r0m30";
 const juliet = await createAccountRecord("juliet", PASSWORD, { iterations: 16 });
@@ -273,15 +276,4 @@ Deno.test("SqliteAccountStore refuses a negative or fractional cache size and a 
   assert.throws(() => new SqliteAccountStore(":memory:", { cachedCredentials: 1.5 }), RangeError);
   assert.throws(() => new SqliteAccountStore(":memory:", { changeCheckMs: -1 }), RangeError);
   assert.throws(() => new SqliteAccountStore(":memory:", { changeCheckMs: Infinity }), RangeError);
-});
-
-Deno.test("SqliteAccountStore.has() tells whether an account exists", async () => {
-  const store = new SqliteAccountStore(":memory:");
-  assert.equal(await store.has("juliet"), false);
-  await store.put(juliet);
-  assert.equal(await store.has("juliet"), true);
-  await store.delete("juliet");
-  assert.equal(await store.has("juliet"), false);
-  store.close();
-  await assert.rejects(store.has("juliet"));
 });
