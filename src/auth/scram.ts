@@ -4,19 +4,21 @@
  *
  * Logins cost two HMACs and a hash (no PBKDF2: the stored keys are already
  * salted), computed synchronously in TypeScript (`_sha.ts`: cheaper than
- * `node:crypto` for a few hundred bytes); the proof is compared with
- * `node:crypto`'s `timingSafeEqual`.
+ * `node:crypto` for a few hundred bytes) into scratch space, as every new
+ * typed array costs about half a microsecond in Deno; the proof is compared
+ * in constant time.
  *
  * @module
  */
 
-import { timingSafeEqual } from "node:crypto";
-import { hmac, shaDigest } from "./_sha.ts";
+import { hmac, type HmacKey, hmacKey, shaDigest } from "./_sha.ts";
 import type { SaslContext, SaslExchange, SaslMechanism, SaslStep } from "./sasl_mechanism.ts";
 import type { AccountRecord, ScramCredentials, ScramHash } from "../storage/account_store.ts";
 import { DEFAULT_SCRAM_ITERATIONS } from "./credentials.ts";
 import { Jid } from "../jid/jid.ts";
 import { prepLocalpart } from "../jid/prep.ts";
+import { decodeBase64Into } from "../core/base64.ts";
+import { RandomPool } from "../core/random_pool.ts";
 
 /** Options for {@linkcode createScramMechanism}. */
 export interface ScramMechanismOptions {
@@ -102,7 +104,7 @@ export function createScramMechanism(
     credentials: options.credentials,
     nonce: options.nonce ?? randomNonce,
     domain: options.domain,
-    secret: options.secret ?? crypto.getRandomValues(new Uint8Array(32)),
+    secret: hmacKey(hash, options.secret ?? crypto.getRandomValues(new Uint8Array(32))),
     iterations: options.iterations ?? DEFAULT_SCRAM_ITERATIONS,
   };
   if (!Number.isSafeInteger(config.iterations) || config.iterations < 1) {
@@ -126,7 +128,7 @@ interface ScramConfig {
     | undefined;
   nonce(): string;
   domain: string | undefined;
-  secret: Uint8Array;
+  secret: HmacKey;
   iterations: number;
 }
 
@@ -138,7 +140,24 @@ const ENCODER = new TextEncoder();
 const NONCE_REGEXP = /^[\x21-\x2b\x2d-\x7e]+$/;
 /** RFC 5802 §7 `attr-val` for extensions. */
 const EXTENSION_REGEXP = /^[A-Za-z]=/;
-const BASE64_REGEXP = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+const RANDOM = new RandomPool();
+/** Bytes of a server nonce: 24 base64 characters. */
+const NONCE_BYTES = 18;
+
+// Scratch space: the code that uses it runs synchronously from start to end.
+/** The decoded `c=` and `p=` of a client-final message, when they fit. */
+const BINDING = new Uint8Array(64);
+const PROOF = new Uint8Array(64);
+/** ClientSignature, then H(ClientKey), then ServerSignature. */
+const SIGNATURE: Record<ScramHash, Uint8Array> = {
+  "SHA-1": new Uint8Array(20),
+  "SHA-256": new Uint8Array(32),
+};
+/** The keyed digest behind an unknown user's credentials. */
+const DECOY: Record<ScramHash, Uint8Array> = {
+  "SHA-1": new Uint8Array(20),
+  "SHA-256": new Uint8Array(32),
+};
 
 type State = "initial" | "awaiting-client-first" | "awaiting-client-final" | "done";
 
@@ -146,7 +165,8 @@ type State = "initial" | "awaiting-client-first" | "awaiting-client-final" | "do
 class ScramExchange implements SaslExchange {
   #config: ScramConfig;
   #state: State = "initial";
-  #gs2Header: Uint8Array = new Uint8Array(0);
+  /** The GS2 header as the client sent it, which `c=` must repeat. */
+  #gs2Header = "";
   #clientFirstBare = "";
   #serverFirst = "";
   #nonce = "";
@@ -198,9 +218,7 @@ class ScramExchange implements SaslExchange {
       authzid = decodeSaslname(message.slice(4, authzidEnd));
       if (authzid === undefined) return failure("malformed-request", "Bad authzid");
     }
-    // Commas only delimit in the header, so its bytes end at the same comma;
-    // copied, as the caller may reuse its buffer.
-    this.#gs2Header = response.slice(0, response.indexOf(0x2c, 2) + 1);
+    this.#gs2Header = message.slice(0, authzidEnd + 1);
 
     const bare = message.slice(authzidEnd + 1);
     const attributes = bare.split(",");
@@ -226,10 +244,10 @@ class ScramExchange implements SaslExchange {
     if (authzid !== undefined && !this.#authzidMatches(authzid, username)) {
       return failure("invalid-authzid", "The authzid is not the authenticated user");
     }
-    // Derived for known users too, so both paths do the same work.
-    const fake = this.#fakeCredentials(username ?? name);
     const credentials = username === undefined ? undefined : await this.#find(username);
-    this.#credentials = credentials ?? fake;
+    // Derived for known users too, so both paths do the same work.
+    const decoy = this.#decoy(username ?? name);
+    this.#credentials = credentials ?? decoyCredentials(decoy, this.#config.iterations);
     this.#username = credentials === undefined ? undefined : username;
 
     const serverNonce = this.#config.nonce();
@@ -265,30 +283,35 @@ class ScramExchange implements SaslExchange {
         return failure("malformed-request", "Bad extension");
       }
     }
-    const bindingBytes = decodeBase64(binding.slice(2));
-    const proof = decodeBase64(message.slice(proofStart + 3));
+    const bindingBytes = decodeBase64(binding, 2, binding.length, BINDING);
+    const proof = decodeBase64(message, proofStart + 3, message.length, PROOF);
     if (bindingBytes === undefined || proof === undefined) {
       return failure("malformed-request", "Bad base64");
     }
     const credentials = this.#credentials;
-    if (credentials === undefined || proof.length !== credentials.storedKey.length) {
+    const { hash } = this.#config;
+    if (
+      credentials === undefined || proof.length !== credentials.storedKey.length ||
+      proof.length !== SIGNATURE[hash].length
+    ) {
       return failure("malformed-request", "Bad proof length");
     }
     // RFC 5802 §5.1: c= repeats the GS2 header (no channel-binding data here).
-    if (!bytesEqual(bindingBytes, this.#gs2Header)) {
+    if (!isUtf8Of(bindingBytes, this.#gs2Header)) {
       return failure("not-authorized", "Channel binding does not match the GS2 header");
     }
     // The nonce must be the client's followed by ours, unchanged.
     if (nonce.slice(2) !== this.#nonce) return failure("not-authorized", "Nonce mismatch");
 
-    const { hash } = this.#config;
     const authMessage = `${this.#clientFirstBare},${this.#serverFirst},${withoutProof}`;
-    const clientSignature = hmac(hash, credentials.storedKey, authMessage);
-    for (let i = 0; i < proof.length; i++) proof[i]! ^= clientSignature[i]!;
-    const storedKey = shaDigest(hash, proof);
-    const valid = timingSafeEqual(storedKey, credentials.storedKey);
+    const signature = SIGNATURE[hash];
+    hmac(hash, credentials.storedKey, authMessage, signature);
+    // The proof becomes the ClientKey, whose hash must be the StoredKey.
+    for (let i = 0; i < proof.length; i++) proof[i]! ^= signature[i]!;
+    const valid = constantTimeEqual(shaDigest(hash, proof, signature), credentials.storedKey);
+    proof.fill(0); // key material does not stay in the scratch space
     if (!valid || this.#username === undefined) return failure("not-authorized");
-    const serverSignature = hmac(hash, credentials.serverKey, authMessage).toBase64();
+    const serverSignature = hmac(hash, credentials.serverKey, authMessage, signature).toBase64();
     return {
       kind: "success",
       username: this.#username,
@@ -312,19 +335,21 @@ class ScramExchange implements SaslExchange {
       (this.#config.domain === undefined || jid.domain === this.#config.domain);
   }
 
-  /** Credentials no password matches, with a salt that is stable per username. */
-  #fakeCredentials(name: string): ScramCredentials {
-    const { hash, secret, iterations } = this.#config;
-    // One keyed digest: its first 16 bytes are the salt; the whole digest, a
-    // key no proof can match without the secret.
-    const digest = hmac(hash, secret, name);
-    return {
-      salt: digest.subarray(0, 16),
-      iterations,
-      storedKey: digest,
-      serverKey: digest,
-    };
+  /** The keyed digest of `name`, in scratch space, for {@linkcode decoyCredentials}. */
+  #decoy(name: string): Uint8Array {
+    const { hash, secret } = this.#config;
+    return hmac(hash, secret, name, DECOY[hash]);
   }
+}
+
+/**
+ * Credentials no password matches, with a salt that is stable per username:
+ * the first 16 bytes of the keyed digest are the salt; the whole digest, a
+ * key no proof can match without the secret.
+ */
+function decoyCredentials(digest: Uint8Array, iterations: number): ScramCredentials {
+  const key = digest.slice();
+  return { salt: key.subarray(0, 16), iterations, storedKey: key, serverKey: key };
 }
 
 function failure(
@@ -365,8 +390,31 @@ function normaliseUsername(name: string): string | undefined {
   }
 }
 
-function decodeBase64(text: string): Uint8Array | undefined {
-  return BASE64_REGEXP.test(text) ? Uint8Array.fromBase64(text) : undefined;
+/**
+ * Decodes strict base64 between `start` and `end` of `text` into `scratch`,
+ * or into new bytes when it does not fit; `undefined` if it is not base64.
+ */
+function decodeBase64(
+  text: string,
+  start: number,
+  end: number,
+  scratch: Uint8Array,
+): Uint8Array | undefined {
+  const size = Math.floor((end - start) / 4) * 3;
+  const out = size <= scratch.length ? scratch : new Uint8Array(size);
+  const length = decodeBase64Into(text, out, start, end);
+  return length < 0 ? undefined : out.subarray(0, length);
+}
+
+/** Whether `bytes` are the UTF-8 of `text`. */
+function isUtf8Of(bytes: Uint8Array, text: string): boolean {
+  // UTF-8 is as long as UTF-16 only for ASCII; anything else takes the slow way.
+  if (bytes.length !== text.length) return bytesEqual(bytes, ENCODER.encode(text));
+  for (let i = 0; i < bytes.length; i++) {
+    const code = text.charCodeAt(i);
+    if (code >= 0x80 || code !== bytes[i]) return false;
+  }
+  return true;
 }
 
 function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
@@ -375,6 +423,14 @@ function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
   return true;
 }
 
+/** Compares in time that depends only on the lengths. */
+function constantTimeEqual(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  let difference = 0;
+  for (let i = 0; i < a.length; i++) difference |= a[i]! ^ b[i]!;
+  return difference === 0;
+}
+
 function randomNonce(): string {
-  return crypto.getRandomValues(new Uint8Array(18)).toBase64();
+  return RANDOM.take(NONCE_BYTES).toBase64();
 }

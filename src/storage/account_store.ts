@@ -36,7 +36,8 @@ export interface AccountStore {
   /**
    * One hash's credentials of the account, if any: what a SCRAM login
    * needs, where a store can read it more cheaply than the whole record.
-   * Optional; callers fall back to {@linkcode AccountStore.get}.
+   * Optional; callers fall back to {@linkcode AccountStore.get}. The arrays
+   * may be the store's own (a cache's): read them, never change them.
    */
   getScram?(username: string, hash: ScramHash): Promise<ScramCredentials | undefined>;
   /**

@@ -5,11 +5,13 @@
  * @module
  */
 
+import { RandomPool } from "../core/random_pool.ts";
 import { el, type Element } from "../xml/element.ts";
 import { NS_BIND, NS_CLIENT } from "../xml/ns.ts";
 
 /** Characters a server-generated resource is made of. */
 const RESOURCE_ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789";
+const RANDOM = new RandomPool();
 
 /**
  * The resource a bind request asks for: a string, `undefined` when the
@@ -47,7 +49,7 @@ export function requestedResource(iq: Element): string | undefined | null {
  * ```
  */
 export function generateResource(): string {
-  const bytes = crypto.getRandomValues(new Uint8Array(12));
+  const bytes = RANDOM.take(12);
   let out = "";
   for (const byte of bytes) out += RESOURCE_ALPHABET[byte % RESOURCE_ALPHABET.length];
   return out;

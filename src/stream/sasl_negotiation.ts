@@ -7,6 +7,7 @@
  */
 
 import type { SaslExchange, SaslFailureCondition, SaslMechanism } from "../auth/sasl_mechanism.ts";
+import { decodeBase64Into } from "../core/base64.ts";
 import { el, type Element } from "../xml/element.ts";
 import { NS_SASL } from "../xml/ns.ts";
 
@@ -25,20 +26,14 @@ export type SaslResult =
     exhausted: boolean;
   };
 
-const BASE64_REGEXP = /^[A-Za-z0-9+/]*={0,2}$/;
-
 function decodeBase64(text: string): Uint8Array | undefined {
   const trimmed = text.trim();
   // RFC 6120 §6.4.2: "=" stands for an empty response.
   if (trimmed === "=") return new Uint8Array(0);
-  if (trimmed.length % 4 !== 0 || !BASE64_REGEXP.test(trimmed)) return undefined;
-  // The built-in decoder, not atob and a per-character copy: one login
-  // decodes two of these, and the binary-string detour allocated ~10 KiB.
-  try {
-    return Uint8Array.fromBase64(trimmed);
-  } catch {
-    return undefined;
-  }
+  // One allocation; the built-in decoder takes twice as long for a SASL message.
+  const bytes = new Uint8Array(Math.floor(trimmed.length / 4) * 3);
+  const length = decodeBase64Into(trimmed, bytes);
+  return length < 0 ? undefined : bytes.subarray(0, length);
 }
 
 function dataElement(name: string, data: Uint8Array | undefined): Element {

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { createHash, createHmac } from "node:crypto";
-import { hmac, shaDigest } from "../../src/auth/_sha.ts";
+import { hmac, hmacKey, shaDigest } from "../../src/auth/_sha.ts";
 import type { ScramHash } from "../../src/storage/account_store.ts";
 
 const NODE: Record<ScramHash, string> = { "SHA-1": "sha1", "SHA-256": "sha256" };
@@ -146,4 +146,46 @@ Deno.test("hmac() leaves its key and message untouched", () => {
   hmac("SHA-1", key, message);
   assert.deepEqual(key, keyCopy);
   assert.deepEqual(message, messageCopy);
+});
+
+Deno.test("hmac() with a prepared key matches node:crypto, the key used again and again", () => {
+  for (const hash of HASHES) {
+    for (const keyLength of [0, 20, 64, 65, 131]) {
+      const raw = pseudoRandom(keyLength, keyLength + 3000);
+      const prepared = hmacKey(hash, raw);
+      for (let length = 0; length <= 150; length += 13) {
+        const message = pseudoRandom(length, length + 4000);
+        assert.equal(
+          hex(hmac(hash, prepared, message)),
+          createHmac(NODE[hash], raw).update(message).digest("hex"),
+          `${hash}, key ${keyLength} bytes, message ${length} bytes`,
+        );
+      }
+    }
+  }
+});
+
+Deno.test("hmac() refuses a key prepared for the other hash", () => {
+  assert.throws(
+    () => hmac("SHA-256", hmacKey("SHA-1", pseudoRandom(20, 5)), "x"),
+    new TypeError("Cannot compute HMAC-SHA-256: the key is prepared for SHA-1"),
+  );
+});
+
+Deno.test("shaDigest() and hmac() write into a given array of the digest's size", () => {
+  const key = pseudoRandom(20, 6);
+  for (const hash of HASHES) {
+    const size = hash === "SHA-1" ? 20 : 32;
+    const out = new Uint8Array(size);
+    assert.equal(shaDigest(hash, "abc", out), out);
+    assert.equal(hex(out), createHash(NODE[hash]).update("abc").digest("hex"));
+    assert.equal(hmac(hash, key, "abc", out), out);
+    assert.equal(hex(out), createHmac(NODE[hash], key).update("abc").digest("hex"));
+    assert.throws(
+      () => shaDigest(hash, "abc", new Uint8Array(size + 1)),
+      new RangeError(
+        `Cannot write a ${hash} digest: 'out' must hold ${size} bytes, got ${size + 1}`,
+      ),
+    );
+  }
 });
