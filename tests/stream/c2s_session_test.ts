@@ -2,7 +2,11 @@
 // SASL, binding, routing and every stream error the core server sends.
 
 import assert from "node:assert/strict";
+import { createAccountRecord } from "../../src/auth/credentials.ts";
+import type { AccountRecord } from "../../src/storage/account_store.ts";
+import { MemoryAccountStore } from "../../src/storage/memory_account_store.ts";
 import { ManualClock } from "../../src/testing/manual_clock.ts";
+import { createMemoryTransport } from "../../src/transport/memory.ts";
 import { RawClient, STREAM_OPEN } from "../_util/raw_client.ts";
 import { startTestServer } from "../_util/test_server.ts";
 
@@ -413,4 +417,44 @@ Deno.test("C2sSession answers temporary-auth-failure when the account store fail
   assert.ok(
     t.logs.some((line) => line.includes('"event":"sasl-error"') && line.includes("disk on fire")),
   );
+});
+
+Deno.test("C2sSession keeps reading during a SASL step until the client sends, then pauses until the step ends", async () => {
+  const store = new MemoryAccountStore();
+  await store.put(await createAccountRecord("alice", "alice-secret", { iterations: 16 }));
+  const release = Promise.withResolvers<void>();
+  let lookups = 0;
+  const slow = {
+    get: async (username: string) => {
+      lookups++;
+      await release.promise;
+      return await store.get(username);
+    },
+    put: (record: AccountRecord) => store.put(record),
+    delete: (username: string) => store.delete(username),
+    list: () => store.list(),
+    close: () => store.close(),
+  };
+  await using t = await startTestServer({ ...PLAIN_OK, accounts: [] }, { accountStore: slow });
+  const { transport, peer } = createMemoryTransport({ type: "tcp" });
+  t.server.accept(transport);
+  peer.send(STREAM_OPEN("localhost"));
+  while (!peer.read().includes("</stream:features>")) await peer.nextWrite();
+  peer.send(
+    `<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>${
+      btoa("\0alice\0alice-secret")
+    }</auth>`,
+  );
+  while (lookups === 0) await new Promise((resolve) => setTimeout(resolve, 1));
+  assert.equal(peer.paused, false, "no pause while the client sends nothing");
+  peer.send(" ");
+  await new Promise((resolve) => setTimeout(resolve, 1));
+  assert.equal(peer.paused, true, "paused at the first chunk sent during the step");
+  release.resolve();
+  assert.equal(
+    await peer.nextWrite(),
+    `<success xmlns="urn:ietf:params:xml:ns:xmpp-sasl"/>`,
+  );
+  assert.equal(peer.paused, false);
+  peer.close();
 });
