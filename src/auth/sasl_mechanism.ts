@@ -18,10 +18,14 @@ export type SaslFailureCondition =
   | "not-authorized"
   | "temporary-auth-failure";
 
-/** What one step of an exchange produced. */
+/**
+ * What one step of an exchange produced. Data given as a string is ASCII
+ * text, sent as is: SCRAM's messages are, and encoding them to bytes first
+ * costs a typed array per step.
+ */
 export type SaslStep =
-  | { kind: "challenge"; data: Uint8Array }
-  | { kind: "success"; username: string; data?: Uint8Array }
+  | { kind: "challenge"; data: Uint8Array | string }
+  | { kind: "success"; username: string; data?: Uint8Array | string }
   | { kind: "failure"; condition: SaslFailureCondition; text?: string };
 
 /** One authentication attempt in progress. */

@@ -261,7 +261,7 @@ class ScramExchange implements SaslExchange {
     this.#serverFirst =
       `r=${this.#nonce},s=${this.#credentials.salt.toBase64()},i=${this.#credentials.iterations}`;
     this.#state = "awaiting-client-final";
-    return { kind: "challenge", data: ENCODER.encode(this.#serverFirst) };
+    return { kind: "challenge", data: this.#serverFirst };
   }
 
   #clientFinal(response: Uint8Array): SaslStep {
@@ -315,7 +315,7 @@ class ScramExchange implements SaslExchange {
     return {
       kind: "success",
       username: this.#username,
-      data: ENCODER.encode(`v=${serverSignature}`),
+      data: `v=${serverSignature}`,
     };
   }
 

@@ -36,9 +36,9 @@ function decodeBase64(text: string): Uint8Array | undefined {
   return length < 0 ? undefined : bytes.subarray(0, length);
 }
 
-function dataElement(name: string, data: Uint8Array | undefined): Element {
+function dataElement(name: string, data: Uint8Array | string | undefined): Element {
   if (data === undefined || data.length === 0) return el(name, { xmlns: NS_SASL });
-  return el(name, { xmlns: NS_SASL }, data.toBase64());
+  return el(name, { xmlns: NS_SASL }, typeof data === "string" ? btoa(data) : data.toBase64());
 }
 
 /**

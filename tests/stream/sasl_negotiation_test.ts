@@ -16,7 +16,8 @@ const decoder = new TextDecoder();
 /**
  * A scripted mechanism. Each client message is a command:
  * `ok:<user>` succeeds, `ok+data:<user>` succeeds with additional data,
- * `more` and `more-empty` challenge (with data / empty), anything else fails
+ * `more`, `more-text` and `more-empty` challenge (with data as bytes / as
+ * text / empty), anything else fails
  * with not-authorized and a text.
  */
 class FakeMechanism implements SaslMechanism {
@@ -43,6 +44,8 @@ class FakeMechanism implements SaslMechanism {
           step = { kind: "success", username: text.slice(8), data: encoder.encode("v=proof") };
         } else if (text === "more") {
           step = { kind: "challenge", data: encoder.encode("next?") };
+        } else if (text === "more-text") {
+          step = { kind: "challenge", data: "r=abc,s=c2FsdA==,i=4096" };
         } else if (text === "more-empty") {
           step = { kind: "challenge", data: new Uint8Array(0) };
         } else {
@@ -121,10 +124,17 @@ Deno.test("SaslNegotiation.handle() relays challenges and takes the next respons
   const second = await send(response(b64("more-empty")));
   assert.equal(second.kind, "continue");
   assert.equal(wire(second), `<challenge xmlns="urn:ietf:params:xml:ns:xmpp-sasl"/>`);
+  const text = await send(response(b64("more-text")));
+  assert.equal(
+    wire(text),
+    `<challenge xmlns="urn:ietf:params:xml:ns:xmpp-sasl">${
+      b64("r=abc,s=c2FsdA==,i=4096")
+    }</challenge>`,
+  );
   const third = await send(response(b64("ok:carol")));
   assert.ok(third.kind === "success");
   assert.equal(third.username, "carol");
-  assert.deepEqual(mechanism.received, [["more", "more-empty", "ok:carol"]]);
+  assert.deepEqual(mechanism.received, [["more", "more-empty", "more-text", "ok:carol"]]);
 });
 
 Deno.test("SaslNegotiation.handle() reports a mechanism failure with its condition and text", async () => {
