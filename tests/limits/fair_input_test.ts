@@ -608,6 +608,30 @@ Deno.test("FairInput keeps light queues a cut round left ahead of light newcomer
   assert.deepEqual(log, ["a", "b", "c", "d"]);
 });
 
+Deno.test("FairInput keeps the order of a hundred light queues across cut rounds and newcomers", () => {
+  const clock = new ManualClock();
+  const schedule = new ManualSchedule();
+  const fair = fairInput(schedule, { clock, roundBudgetMs: 1, ioPoll: (resume) => resume() });
+  const log: number[] = [];
+  const queues = Array.from({ length: 150 }, (_, name) =>
+    fair.register(() => {
+      log.push(name);
+      clock.advance(1); // each read costs a round's budget
+    }));
+  const line = new Uint8Array(100);
+  queues[0]!.push(line); // idle: at once, and this turn's budget is spent
+  for (let name = 1; name < 100; name++) queues[name]!.push(line); // they wait for rounds
+  schedule.runOne(); // the turn ends
+  // One newcomer per round, while the first hundred are served one per round
+  // (the list is compacted past its 64th served entry on the way).
+  for (let name = 100; name < 150; name++) {
+    schedule.runOne();
+    queues[name]!.push(line);
+  }
+  schedule.runAll();
+  assert.deepEqual(log, Array.from({ length: 150 }, (_, name) => name));
+});
+
 Deno.test("FairInput serves a light newcomer before heavier ones that arrived first", () => {
   const schedule = new ManualSchedule();
   const fair = fairInput(schedule, { quantumBytes: 4096 });
