@@ -322,7 +322,10 @@ class Scheduler {
     this.scheduled = false;
     this.running = true;
     const budget = this.roundBudgetMs;
-    const deadline = budget === Infinity ? Infinity : this.clock.now() + budget;
+    // One clock reading per served queue: each serve starts from the reading
+    // the last one ended with (a login storm read the clock ~50 times a login).
+    let now = budget === Infinity ? 0 : this.clock.now();
+    const deadline = now + budget;
     let over = false;
     // Queues that join the ring during this round wait for the next one.
     let left = this.ring.length - this.ringHead;
@@ -336,8 +339,8 @@ class Scheduler {
       const start = this.lightHead;
       const end = light.length;
       while (this.lightHead < end && !over) {
-        this.#serve(light[this.lightHead++] as Queue, deadline);
-        over = deadline !== Infinity && this.clock.now() >= deadline;
+        now = this.#serve(light[this.lightHead++] as Queue, deadline, now);
+        over = now >= deadline;
       }
       const served = this.lightHead - start;
       if (this.lightHead === light.length) {
@@ -353,8 +356,8 @@ class Scheduler {
       if (over) left = Math.min(left, 1);
       while (left-- > 0) {
         const queue = this.ring[this.ringHead++] as Queue;
-        this.#serve(queue, deadline);
-        if (deadline !== Infinity && this.clock.now() >= deadline) break;
+        now = this.#serve(queue, deadline, now);
+        if (now >= deadline) break;
       }
       if (this.ringHead === this.ring.length) {
         this.ring.length = 0;
@@ -372,17 +375,19 @@ class Scheduler {
 
   /**
    * Serves one queue up to one quantum, stopping early at `deadline`; one
-   * still holding a backlog joins the ring's back.
+   * still holding a backlog joins the ring's back. `now` is the clock's
+   * reading before; returns its reading after (0 when `deadline` is `Infinity`).
    */
-  #serve(queue: Queue, deadline: number): void {
+  #serve(queue: Queue, deadline: number, now: number): number {
     if (queue.closed) {
       queue.inRing = false;
-      return;
+      return now;
     }
     try {
-      queue.serve(this.quantum, deadline);
+      now = queue.serve(this.quantum, deadline, now);
     } catch (error) {
       this.fail(queue, error); // the transport's resume() threw
+      now = deadline === Infinity ? 0 : this.clock.now();
     }
     if (queue.queuedBytes > 0 && !queue.closed) {
       queue.inRing = true;
@@ -390,6 +395,7 @@ class Scheduler {
     } else {
       queue.inRing = false;
     }
+    return now;
   }
 
   fail(queue: Queue, error: unknown): void {
@@ -532,12 +538,12 @@ class Queue implements FairInputQueue {
    * Processes up to `allowance` bytes of the backlog, in slices sized to end
    * by `deadline` at this connection's recent cost per byte, stopping at the
    * first slice that ends past it; then resumes the transport if drained
-   * enough.
+   * enough. `now` is the clock's reading before; returns its reading after
+   * (0 when `deadline` is `Infinity`: nothing is timed).
    */
-  serve(allowance: number, deadline: number): void {
+  serve(allowance: number, deadline: number, now: number): number {
     const chunks = this.#chunks;
     const clock = this.#scheduler.clock;
-    let now = deadline === Infinity ? 0 : clock.now();
     while (allowance > 0 && this.#head < chunks.length) {
       let piece = chunks[this.#head] as Uint8Array;
       const size = deadline === Infinity ? allowance : this.#sliceBytes(allowance, deadline - now);
@@ -551,7 +557,7 @@ class Queue implements FairInputQueue {
       this.#queuedBytes -= piece.byteLength;
       this.#scheduler.queuedBytes -= piece.byteLength;
       this.#processOne(piece);
-      if (this.#closed) return;
+      if (this.#closed) return deadline === Infinity ? 0 : clock.now();
       if (deadline !== Infinity) {
         const started = now;
         now = clock.now();
@@ -570,6 +576,7 @@ class Queue implements FairInputQueue {
       this.#paused = false;
       this.#target?.resume();
     }
+    return now;
   }
 
   /**

@@ -136,9 +136,13 @@ export interface SessionLimitState {
   karma: Karma | undefined;
   /** The connection's share of parse time, once input is connected. */
   input: FairInputQueue | undefined;
+  /** Whether a chunk of input is being parsed. */
+  inChunk: boolean;
   /**
-   * While a chunk of input is parsed: when it was handed to the parser. Every
-   * stanza in it counts at that time, so the clock is read once per chunk.
+   * While a chunk of input is parsed: the time its first stanza to a
+   * recipient was counted at. Every stanza in it counts at that time, so the
+   * clock is read at most once per chunk, and not for chunks that count none
+   * (a login's).
    */
   chunkAt: number | undefined;
   /** The account whose shared bandwidth bucket this session holds. */
@@ -327,6 +331,7 @@ export class LimitEngine {
       unknownCounters: undefined,
       karma: undefined,
       input: undefined,
+      inChunk: false,
       chunkAt: undefined,
       sharedAccount: undefined,
       lastThrottleAt: -Infinity,
@@ -374,10 +379,11 @@ export class LimitEngine {
     karma.attach(handles.karma);
     state.karma = karma;
     state.input = this.#fair.register((bytes) => {
-      state.chunkAt = this.#timers.now();
+      state.inChunk = true;
       try {
         process(bytes);
       } finally {
+        state.inChunk = false;
         state.chunkAt = undefined;
       }
     }, handles.fair);
@@ -678,7 +684,8 @@ export class LimitEngine {
     const limit = state.effective.distinct_recipients;
     if (limit.max === null) return undefined;
     state.recipients ??= new DistinctWindow(limit.max, limit.window, { clock: this.#timers });
-    const check = state.recipients.check(recipient, state.chunkAt);
+    const at = state.inChunk ? (state.chunkAt ??= this.#timers.now()) : undefined;
+    const check = state.recipients.check(recipient, at);
     if (check.allowed) return undefined;
     if (
       !this.#hit(
