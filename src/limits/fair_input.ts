@@ -20,18 +20,10 @@
  * socket (measured: with 1 ms rounds, reads got in every 61 ms; empty
  * immediates do not help, thousands of them run before sockets are polled,
  * and neither does an operation on the thread pool once its threads are
- * warm). So while backlogs wait, once rounds have run for `ioPollEveryMs`
- * since they started from idle or since the last poll (by default at once:
- * before every round), the next round waits for `ioPoll`, by default a
- * zero-delay timer, which makes the event loop park and poll the sockets.
- * When only light queues wait, the next round runs at once: what a poll
- * would read could only queue behind them (light queues are served in
- * arrival order, backlogs after them), and waiting for the timer left a login
- * storm's server idle with logins queued (measured: a third of S1's polls
- * ended by the timer, 0.9 ms each; without them 4,800 instead of 4,300
- * logins/s). Such a chain is as long as the light work at hand, and the
- * scheduler still checks for I/O every 61 ticks meanwhile.
- * The poll ends early, at the first
+ * warm). So once rounds have run for `ioPollEveryMs` since they started from
+ * idle or since the last poll (by default at once: before every round), the
+ * next round waits for `ioPoll`, by default a zero-delay timer, which makes
+ * the event loop park and poll the sockets. The poll ends early, at the first
  * chunk read from a socket, which proves that sockets were polled: only a
  * chunk the transport read before it was paused and delivers on resuming does
  * not count (see {@linkcode FairInputQueue.heldInputResumed}).
@@ -295,7 +287,7 @@ class Scheduler {
         if (this.fromIdle) {
           this.fromIdle = false;
           this.ioAt = now;
-        } else if (this.ring.length > this.ringHead && now - this.ioAt >= this.pollEveryMs) {
+        } else if (now - this.ioAt >= this.pollEveryMs) {
           this.polling = true;
           if (!this.pollOutstanding) {
             this.pollOutstanding = true;

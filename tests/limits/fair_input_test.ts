@@ -483,31 +483,6 @@ Deno.test("FairInput polls for I/O before a round once rounds ran ioPollEveryMs"
   assert.equal(schedule.tasks.length, 0);
 });
 
-Deno.test("FairInput runs the next round at once while only light queues wait, and polls once a backlog waits", () => {
-  const { clock, schedule, polls, fair } = polledFairInput({ roundBudgetMs: 1 });
-  const log: string[] = [];
-  const light = ["a", "b", "c"].map((name) =>
-    fair.register(() => {
-      log.push(name);
-      clock.advance(1); // each read costs a round's budget
-    })
-  );
-  const line = new Uint8Array(100);
-  for (const queue of light) queue.push(line); // a at once; b and c wait as light queues
-  schedule.runOne(); // the turn ends
-  schedule.runOne(); // b
-  assert.equal(polls.length, 0, "light work only: no poll");
-  assert.equal(schedule.tasks.length, 1, "the next round is scheduled at once");
-  schedule.runOne(); // c
-  assert.deepEqual(log, ["a", "b", "c"]);
-  // A backlog (after rounds that started from idle): its rounds wait for polls.
-  const flood = fair.register(() => clock.advance(1));
-  flood.push(new Uint8Array(4 * 4096)); // heavy: one quantum at once, the rest waits
-  while (polls.length === 0 && schedule.tasks.length > 0) schedule.runOne();
-  assert.equal(polls.length, 1, "a backlog's round waits for a poll");
-  assert.equal(schedule.tasks.length, 0);
-});
-
 Deno.test("FairInput ends a poll at the first chunk after it resumes its transport with nothing held", () => {
   const { clock, schedule, polls, fair } = polledFairInput({
     ioPollEveryMs: 0,
