@@ -33,7 +33,13 @@
  * sockets on its way to the timer).
  * A zero-delay timer fires after 1-2 ms in Deno, so a backlog that no socket
  * read interrupts is worked through at a fraction of the CPU: backlogs are
- * what floods leave, and the host's other work goes first.
+ * what floods leave, and the host's other work goes first. Light input is
+ * different: when a poll ran to its timer (nobody sent anything meanwhile)
+ * and only light queues wait, they are answers clients are waiting for, and
+ * the next round may take ten budgets (1 ms by default, less than the poll it
+ * follows). In a login storm a third of the polls ran to the timer, each
+ * followed by one 0.1 ms round: S1 went from about 4,400 to 5,000 logins/s
+ * on this machine with longer rounds there, S2 and S4 unchanged.
  *
  * Within one event-loop turn, reads are processed at once only until they
  * took `roundBudgetMs`; later reads of the same turn wait for the next round,
@@ -175,6 +181,8 @@ const DEFAULT_IO_POLL_EVERY_MS = 0;
 // A chunk this small is a few stanzas: when it starts a backlog, it goes first.
 const LIGHT_BYTES = 2048;
 const DEFAULT_ROUND_BUDGET_MS = 0.1;
+/** How many budgets a round may take after a quiet poll, when only light queues wait. */
+const QUIET_ROUND_BUDGETS = 10;
 /**
  * The smallest slice a round cuts a quantum into: below it the per-call cost
  * of parsing (and stanzas split between slices) outweighs the latency saved.
@@ -217,6 +225,11 @@ class Scheduler {
    * then, as the event loop went through a socket poll on its way.
    */
   pollOutstanding = false;
+  /**
+   * Whether the last poll ran to its timer without a socket read: the next
+   * round may take `QUIET_ROUND_BUDGETS` budgets if only light queues wait.
+   */
+  quiet = false;
   readonly pollResumed: () => void;
   /**
    * Queues that had no backlog before their latest chunk and whose chunk was
@@ -271,7 +284,10 @@ class Scheduler {
     this.runRound = () => this.round();
     this.pollResumed = () => {
       this.pollOutstanding = false;
-      if (this.polling) this.endPoll();
+      if (this.polling) {
+        this.quiet = true;
+        this.endPoll();
+      }
     };
     this.endTurn = () => {
       this.turnSpentMs = 0;
@@ -321,7 +337,10 @@ class Scheduler {
   round(): void {
     this.scheduled = false;
     this.running = true;
-    const budget = this.roundBudgetMs;
+    const budget = this.quiet && this.ring.length === this.ringHead
+      ? this.roundBudgetMs * QUIET_ROUND_BUDGETS
+      : this.roundBudgetMs;
+    this.quiet = false;
     // One clock reading per served queue: each serve starts from the reading
     // the last one ended with (a login storm read the clock ~50 times a login).
     let now = budget === Infinity ? 0 : this.clock.now();

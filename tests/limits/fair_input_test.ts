@@ -483,6 +483,55 @@ Deno.test("FairInput polls for I/O before a round once rounds ran ioPollEveryMs"
   assert.equal(schedule.tasks.length, 0);
 });
 
+Deno.test("FairInput lets the round after a poll that ran to its timer take ten budgets while only light queues wait", () => {
+  const { clock, schedule, polls, fair } = polledFairInput({ roundBudgetMs: 1 });
+  const log: number[] = [];
+  const queues = Array.from({ length: 30 }, (_, name) =>
+    fair.register(() => {
+      log.push(name);
+      clock.advance(0.5);
+    }));
+  const line = new Uint8Array(100);
+  const other = fair.register(() => clock.advance(1));
+  other.push(line); // idle: at once, and this turn's budget is spent
+  for (const queue of queues) queue.push(line); // they wait as light queues
+  schedule.runOne(); // the turn ends
+  schedule.runOne(); // a round of one budget: two queues
+  assert.deepEqual(log, [0, 1]);
+  assert.equal(polls.length, 1);
+  polls.shift()!(); // the poll runs to its timer: nobody sent anything
+  schedule.runOne(); // ten budgets: twenty queues
+  assert.equal(log.length, 22);
+  assert.equal(polls.length, 1, "the next round waits for a poll again");
+  const reader = fair.register(() => {});
+  reader.push(line); // a read ends it: the next round has one budget again
+  schedule.runOne();
+  assert.equal(log.length, 24);
+});
+
+Deno.test("FairInput keeps one budget after a poll that ran to its timer while a backlog waits", () => {
+  const { clock, schedule, polls, fair } = polledFairInput({ roundBudgetMs: 1, quantumBytes: 4 });
+  const served: string[] = [];
+  const flood = fair.register(() => {
+    served.push("flood");
+    clock.advance(1);
+  });
+  const light = Array.from({ length: 5 }, () =>
+    fair.register(() => {
+      served.push("light");
+      clock.advance(0.5);
+    }));
+  flood.push(new Uint8Array(64)); // a quantum at once, the rest a backlog
+  for (const queue of light) queue.push(new Uint8Array(2)); // light, behind the turn's budget
+  schedule.runOne(); // the turn ends
+  schedule.runOne(); // two light queues, then the round is over its budget: one backlog quantum
+  assert.equal(polls.length, 1);
+  served.length = 0;
+  polls.shift()!(); // ran to its timer
+  schedule.runOne();
+  assert.deepEqual(served, ["light", "light", "flood"], "one budget, as a backlog waits");
+});
+
 Deno.test("FairInput ends a poll at the first chunk after it resumes its transport with nothing held", () => {
   const { clock, schedule, polls, fair } = polledFairInput({
     ioPollEveryMs: 0,
