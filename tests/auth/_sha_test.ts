@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { createHash, createHmac } from "node:crypto";
 import { hmac, hmacKey, shaDigest } from "../../src/auth/_sha.ts";
 import type { ScramHash } from "../../src/storage/account_store.ts";
+import { pseudoRandom } from "../_util/pseudo_random.ts";
 
 const NODE: Record<ScramHash, string> = { "SHA-1": "sha1", "SHA-256": "sha256" };
 const HASHES: readonly ScramHash[] = ["SHA-1", "SHA-256"];
@@ -12,17 +13,6 @@ function hex(bytes: Uint8Array): string {
 
 function fromHex(text: string): Uint8Array {
   return Uint8Array.fromHex(text);
-}
-
-/** Deterministic bytes, so that a failure can be replayed. */
-function pseudoRandom(length: number, seed: number): Uint8Array {
-  const out = new Uint8Array(length);
-  let x = seed * 2654435761 + 1;
-  for (let i = 0; i < length; i++) {
-    x = (Math.imul(x, 1103515245) + 12345) >>> 0;
-    out[i] = x >>> 24;
-  }
-  return out;
 }
 
 Deno.test("shaDigest() matches the FIPS 180-4 examples", () => {

@@ -1,16 +1,6 @@
 import assert from "node:assert/strict";
 import { decodeBase64Into } from "../../src/core/base64.ts";
-
-/** Deterministic bytes, so that a failure can be replayed. */
-function pseudoRandom(length: number, seed: number): Uint8Array {
-  const out = new Uint8Array(length);
-  let x = seed * 2654435761 + 1;
-  for (let i = 0; i < length; i++) {
-    x = (Math.imul(x, 1103515245) + 12345) >>> 0;
-    out[i] = x >>> 24;
-  }
-  return out;
-}
+import { pseudoRandom } from "../_util/pseudo_random.ts";
 
 Deno.test("decodeBase64Into() decodes what toBase64() encodes, at every length up to 100", () => {
   const out = new Uint8Array(100);
