@@ -17,7 +17,7 @@ import type { AccountRecord, ScramCredentials, ScramHash } from "../storage/acco
 import { DEFAULT_SCRAM_ITERATIONS } from "./credentials.ts";
 import { Jid } from "../jid/jid.ts";
 import { prepLocalpart } from "../jid/prep.ts";
-import { decodeBase64Into } from "../core/base64.ts";
+import { decodeBase64 } from "../core/base64.ts";
 import { RandomPool } from "../core/random_pool.ts";
 
 /** Options for {@linkcode createScramMechanism}. */
@@ -283,8 +283,8 @@ class ScramExchange implements SaslExchange {
         return failure("malformed-request", "Bad extension");
       }
     }
-    const bindingBytes = decodeBase64(binding, 2, binding.length, BINDING);
-    const proof = decodeBase64(message, proofStart + 3, message.length, PROOF);
+    const bindingBytes = decodeBase64(binding, BINDING, 2);
+    const proof = decodeBase64(message, PROOF, proofStart + 3);
     if (bindingBytes === undefined || proof === undefined) {
       return failure("malformed-request", "Bad base64");
     }
@@ -390,36 +390,14 @@ function normaliseUsername(name: string): string | undefined {
   }
 }
 
-/**
- * Decodes strict base64 between `start` and `end` of `text` into `scratch`,
- * or into new bytes when it does not fit; `undefined` if it is not base64.
- */
-function decodeBase64(
-  text: string,
-  start: number,
-  end: number,
-  scratch: Uint8Array,
-): Uint8Array | undefined {
-  const size = Math.floor((end - start) / 4) * 3;
-  const out = size <= scratch.length ? scratch : new Uint8Array(size);
-  const length = decodeBase64Into(text, out, start, end);
-  return length < 0 ? undefined : out.subarray(0, length);
-}
-
 /** Whether `bytes` are the UTF-8 of `text`. */
 function isUtf8Of(bytes: Uint8Array, text: string): boolean {
   // UTF-8 is as long as UTF-16 only for ASCII; anything else takes the slow way.
-  if (bytes.length !== text.length) return bytesEqual(bytes, ENCODER.encode(text));
+  if (bytes.length !== text.length) return constantTimeEqual(bytes, ENCODER.encode(text));
   for (let i = 0; i < bytes.length; i++) {
     const code = text.charCodeAt(i);
     if (code >= 0x80 || code !== bytes[i]) return false;
   }
-  return true;
-}
-
-function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
   return true;
 }
 

@@ -1,6 +1,6 @@
 /**
  * Strict base64 (RFC 4648 §4, padded, no whitespace) decoded into an array
- * the caller owns.
+ * the caller owns, or into new bytes when it does not fit.
  *
  * In Deno every new typed array costs about half a microsecond (its backing
  * store is allocated outside the JavaScript heap), more than decoding a SASL
@@ -87,4 +87,40 @@ export function decodeBase64Into(
     if (padding === 1) out[at++] = (n >>> 8) & 0xff;
   }
   return at;
+}
+
+/**
+ * Decodes strict base64 (as {@linkcode decodeBase64Into}) between `start`
+ * and `end` of `text` into `scratch` when it has room for three bytes per
+ * four characters, else into new bytes.
+ *
+ * @param text The base64 text.
+ * @param scratch Space the caller reuses; the result is then a view of it.
+ * @param start Where the base64 begins in `text`.
+ * @param end Where it ends (exclusive).
+ * @returns The bytes (a view of `scratch`, or new), or `undefined` if the
+ *   text is not strict base64.
+ *
+ * @example Usage
+ * ```ts
+ * import { decodeBase64 } from "./base64.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const scratch = new Uint8Array(8);
+ * const bytes = decodeBase64("dXNlcg==", scratch);
+ * assert.equal(bytes?.buffer, scratch.buffer);
+ * assert.equal(new TextDecoder().decode(bytes), "user");
+ * assert.equal(decodeBase64("not base64"), undefined);
+ * ```
+ */
+export function decodeBase64(
+  text: string,
+  scratch?: Uint8Array,
+  start = 0,
+  end: number = text.length,
+): Uint8Array | undefined {
+  const size = Math.floor((end - start) / 4) * 3;
+  const out = scratch !== undefined && size <= scratch.length ? scratch : new Uint8Array(size);
+  const length = decodeBase64Into(text, out, start, end);
+  return length < 0 ? undefined : out.subarray(0, length);
 }

@@ -362,13 +362,7 @@ class Scheduler {
         over = now >= deadline;
       }
       const served = this.lightHead - start;
-      if (this.lightHead === light.length) {
-        light.length = 0;
-        this.lightHead = 0;
-      } else if (this.lightHead >= 64 && this.lightHead * 2 >= light.length) {
-        light.splice(0, this.lightHead);
-        this.lightHead = 0;
-      }
+      this.lightHead = compacted(light, this.lightHead);
       if (served > 0) this.onLightServed?.();
       // Backlogs: each up to one quantum, those served go to the back; at
       // least one per round, so that light newcomers cannot starve them.
@@ -378,13 +372,7 @@ class Scheduler {
         now = this.#serve(queue, deadline, now);
         if (now >= deadline) break;
       }
-      if (this.ringHead === this.ring.length) {
-        this.ring.length = 0;
-        this.ringHead = 0;
-      } else if (this.ringHead >= 64 && this.ringHead * 2 >= this.ring.length) {
-        this.ring.splice(0, this.ringHead);
-        this.ringHead = 0;
-      }
+      this.ringHead = compacted(this.ring, this.ringHead);
     } finally {
       this.running = false;
     }
@@ -441,6 +429,22 @@ class Scheduler {
     this.failure = undefined;
     throw error;
   }
+}
+
+/**
+ * Drops the entries of `list` before `head` (served) once they are all of it,
+ * or past 64 and half of it; returns the head index after that.
+ */
+function compacted<T>(list: T[], head: number): number {
+  if (head === list.length) {
+    list.length = 0;
+    return 0;
+  }
+  if (head >= 64 && head * 2 >= list.length) {
+    list.splice(0, head);
+    return 0;
+  }
+  return head;
 }
 
 /** A connection's queue: chunks from `head` on are waiting, the first possibly sliced. */
@@ -584,13 +588,7 @@ class Queue implements FairInputQueue {
         if (now >= deadline) break;
       }
     }
-    if (this.#head === chunks.length) {
-      chunks.length = 0;
-      this.#head = 0;
-    } else if (this.#head >= 64 && this.#head * 2 >= chunks.length) {
-      chunks.splice(0, this.#head);
-      this.#head = 0;
-    }
+    this.#head = compacted(chunks, this.#head);
     if (this.#paused && this.#queuedBytes <= this.#scheduler.quantum) {
       this.#paused = false;
       this.#target?.resume();

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { decodeBase64Into } from "../../src/core/base64.ts";
+import { decodeBase64, decodeBase64Into } from "../../src/core/base64.ts";
 import { pseudoRandom } from "../_util/pseudo_random.ts";
 
 Deno.test("decodeBase64Into() decodes what toBase64() encodes, at every length up to 100", () => {
@@ -50,4 +50,17 @@ Deno.test("decodeBase64Into() throws when the array is too small", () => {
     () => decodeBase64Into("dXNlcg==", new Uint8Array(3)),
     new RangeError("Cannot decode base64: 'out' holds 3 bytes, the text decodes to 4"),
   );
+});
+
+Deno.test("decodeBase64() decodes into the scratch space when it fits, else into new bytes", () => {
+  const scratch = new Uint8Array(6); // room for 8 characters
+  const text = "p=" + new TextEncoder().encode("proof of work").toBase64();
+  const inScratch = decodeBase64("dXNlcg==", scratch);
+  assert.equal(inScratch?.buffer, scratch.buffer);
+  assert.deepEqual(inScratch, new TextEncoder().encode("user"));
+  const fresh = decodeBase64(text, scratch, 2); // 20 characters: no room
+  assert.notEqual(fresh?.buffer, scratch.buffer);
+  assert.equal(new TextDecoder().decode(fresh), "proof of work");
+  assert.deepEqual(decodeBase64(""), new Uint8Array(0));
+  assert.equal(decodeBase64("dXNlcg=", scratch), undefined);
 });
