@@ -17,6 +17,8 @@ export type ScramClientHash = "SHA-1" | "SHA-256";
 export interface ScramKeys {
   clientKey: Uint8Array;
   serverKey: Uint8Array;
+  /** H(ClientKey), computed at the first login and kept: it is the same for every login. */
+  storedKey?: Uint8Array;
 }
 
 /** A cache of derived keys, keyed by hash, iterations, salt and password. */
@@ -177,13 +179,13 @@ export class ScramExchange {
     const algorithm = nodeHash(this.hash);
     const withoutProof = `c=biws,r=${first.nonce}`;
     this.#authMessage = `${this.#clientFirstBare},${serverFirst},${withoutProof}`;
-    const storedKey = createHash(algorithm).update(keys.clientKey).digest();
-    const signature = createHmac(algorithm, storedKey).update(this.#authMessage).digest();
-    const proof = new Uint8Array(signature.length);
+    keys.storedKey ??= createHash(algorithm).update(keys.clientKey).digest();
+    const signature = createHmac(algorithm, keys.storedKey).update(this.#authMessage).digest();
+    const proof = Buffer.alloc(signature.length);
     for (let i = 0; i < proof.length; i++) proof[i] = keys.clientKey[i]! ^ signature[i]!;
     this.#serverSignature = createHmac(algorithm, keys.serverKey).update(this.#authMessage)
       .digest("base64");
-    return `${withoutProof},p=${Buffer.from(proof).toString("base64")}`;
+    return `${withoutProof},p=${proof.toString("base64")}`;
   }
 
   /**
