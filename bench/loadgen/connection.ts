@@ -128,7 +128,9 @@ export class XmppConnection {
     socket.on("error", () => {});
     socket.on("close", () => {
       this.#closed = true;
-      this.#settle(new ConnectionClosedError("Connection closed by the server"));
+      if (this.#waiter !== undefined) {
+        this.#settle(new ConnectionClosedError("Connection closed by the server"));
+      }
       this.onClose?.();
     });
   }

@@ -21,6 +21,32 @@ Deno.test("ScramExchange reproduces the RFC 5802 SCRAM-SHA-1 example", async () 
   assert.equal(exchange.verifyServerFinal("v=AAAA"), false);
 });
 
+Deno.test("ScramExchange reproduces the RFC 7677 SCRAM-SHA-256 example", async () => {
+  const nonce = "rOprNGfwEbeRWgbNEkqO";
+  const serverFirst =
+    "r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096";
+  const exchange = new ScramExchange("SHA-256", "user", nonce);
+  const keys = await deriveScramKeys("SHA-256", "pencil", parseServerFirst(serverFirst));
+  assert.equal(
+    exchange.clientFinal(serverFirst, keys),
+    "c=biws,r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0," +
+      "p=dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ=",
+  );
+  assert.equal(
+    exchange.verifyServerFinal("v=6rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4="),
+    true,
+  );
+});
+
+Deno.test("ScramExchange signs every login with the same keys alike", async () => {
+  const keys = await deriveScramKeys("SHA-1", "pencil", parseServerFirst(SERVER_FIRST));
+  for (let round = 0; round < 3; round++) {
+    const exchange = new ScramExchange("SHA-1", "user", CLIENT_NONCE);
+    assert.equal(exchange.clientFinal(SERVER_FIRST, keys), CLIENT_FINAL);
+    assert.equal(exchange.verifyServerFinal(SERVER_FINAL), true);
+  }
+});
+
 Deno.test("ScramExchange refuses a server nonce that does not extend the client's", async () => {
   const exchange = new ScramExchange("SHA-1", "user", "abc");
   const first = "r=xyz,s=QSXCR+Q6sek8bf92,i=4096";
