@@ -142,6 +142,9 @@ const TAIL = new Uint8Array(BLOCK * 2);
 const STATE = new Int32Array(8);
 /** HMAC's padded key block. */
 const PAD = new Uint8Array(BLOCK);
+/** The states after the padded key blocks of a key not prepared by `hmacKey`. */
+const KEY_INNER = new Int32Array(8);
+const KEY_OUTER = new Int32Array(8);
 /** HMAC's inner digests. */
 const INNER: Record<ScramHash, Uint8Array> = {
   "SHA-1": new Uint8Array(20),
@@ -281,30 +284,24 @@ export interface HmacKey {
  * ```
  */
 export function hmacKey(hash: ScramHash, key: Uint8Array): HmacKey {
-  const compress = hash === "SHA-1" ? sha1Blocks : sha256Blocks;
-  const pad = padKey(hash, key);
-  const inner = initialState(hash, new Int32Array(8));
-  const outer = initialState(hash, new Int32Array(8));
-  compress(inner, pad, 0, BLOCK);
-  compress(outer, flipPad(), 0, BLOCK);
-  PAD.fill(0);
-  W.fill(0);
+  const inner = new Int32Array(8);
+  const outer = new Int32Array(8);
+  prepareKey(hash, key, inner, outer);
   return { hash, inner, outer };
 }
 
-/** Fills `PAD` with the key XOR the inner pad (RFC 2104 ipad). */
-function padKey(hash: ScramHash, key: Uint8Array): Uint8Array {
+/** Hashes `key`'s inner and outer padded blocks (RFC 2104) into `inner` and `outer`. */
+function prepareKey(hash: ScramHash, key: Uint8Array, inner: Int32Array, outer: Int32Array): void {
+  const compress = hash === "SHA-1" ? sha1Blocks : sha256Blocks;
   const k = key.length > BLOCK ? shaDigest(hash, key) : key;
   const pad = PAD.fill(0x36);
   for (let i = 0; i < k.length; i++) pad[i] = k[i]! ^ 0x36;
-  return pad;
-}
-
-/** Turns `PAD` from the inner into the outer padded key. */
-function flipPad(): Uint8Array {
+  compress(initialState(hash, inner), pad, 0, BLOCK);
   // (k ^ 0x36) ^ (0x36 ^ 0x5c) is k ^ 0x5c, zero bytes of the padded key included.
-  for (let i = 0; i < BLOCK; i++) PAD[i]! ^= 0x36 ^ 0x5c;
-  return PAD;
+  for (let i = 0; i < BLOCK; i++) pad[i]! ^= 0x36 ^ 0x5c;
+  compress(initialState(hash, outer), pad, 0, BLOCK);
+  pad.fill(0);
+  W.fill(0);
 }
 
 /**
@@ -336,18 +333,13 @@ export function hmac(
   out?: Uint8Array,
 ): Uint8Array {
   const mac = output(hash, out);
-  const compress = hash === "SHA-1" ? sha1Blocks : sha256Blocks;
+  const raw = key instanceof Uint8Array;
+  if (!raw && key.hash !== hash) {
+    throw new TypeError(`Cannot compute HMAC-${hash}: the key is prepared for ${key.hash}`);
+  }
+  if (raw) prepareKey(hash, key, KEY_INNER, KEY_OUTER);
   const state = STATE;
-  const prepared = key instanceof Uint8Array ? undefined : key;
-  if (prepared !== undefined && prepared.hash !== hash) {
-    throw new TypeError(`Cannot compute HMAC-${hash}: the key is prepared for ${prepared.hash}`);
-  }
-  if (prepared === undefined) {
-    const pad = padKey(hash, key as Uint8Array); // first: a long key is hashed in `STATE`
-    compress(initialState(hash, state), pad, 0, BLOCK);
-  } else {
-    state.set(prepared.inner);
-  }
+  state.set(raw ? KEY_INNER : key.inner);
   const inner = INNER[hash];
   if (typeof message === "string") {
     const length = encodeText(message); // first: it may replace the buffer
@@ -355,13 +347,12 @@ export function hmac(
   } else {
     digestInto(hash, state, BLOCK, message, message.length, inner);
   }
-  if (prepared === undefined) {
-    compress(initialState(hash, state), flipPad(), 0, BLOCK);
-    PAD.fill(0);
-  } else {
-    state.set(prepared.outer);
-  }
+  state.set(raw ? KEY_OUTER : key.outer);
   digestInto(hash, state, BLOCK, inner, inner.length, mac);
   inner.fill(0);
+  if (raw) {
+    KEY_INNER.fill(0);
+    KEY_OUTER.fill(0);
+  }
   return mac;
 }

@@ -39,11 +39,11 @@
  * throughput unchanged, the two cores being the limit, and would work through
  * a flood's backlog at full CPU.) Light input is different: when a poll ran
  * to its timer (nobody sent anything meanwhile) and only light queues wait,
- * they are answers clients are waiting for, and
- * the next round may take ten budgets (1 ms by default, less than the poll it
- * follows). In a login storm a third of the polls ran to the timer, each
- * followed by one 0.1 ms round: S1 went from about 4,400 to 5,000 logins/s
- * on this machine with longer rounds there, S2 and S4 unchanged.
+ * they are answers clients are waiting for, and the next round may take ten
+ * budgets (1 ms by default, less than the poll it follows). In a login storm a
+ * third of the polls ran to the timer, each followed by one 0.1 ms round: S1
+ * went from about 4,400 to 5,000 logins/s on this machine with longer rounds
+ * there, S2 and S4 unchanged.
  *
  * Within one event-loop turn, reads are processed at once only until they
  * took `roundBudgetMs`; later reads of the same turn wait for the next round,
